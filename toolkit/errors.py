@@ -1,0 +1,82 @@
+"""chartkit's errors.
+
+Every error chartkit raises on purpose derives from one root, so the CLI maps them all to exit code 1 with a
+one-line message; anything else is a bug and gets a traceback with ``--verbose``.
+
+    ChartkitError
+    ├── InputError          bad user input: a file, an object, a field, a flag (chartify, values, overrides)
+    ├── ChartifyError       a chart could not be generated or does not reproduce its source
+    ├── CatalogError        packaging, versions, immutability, the repo-index
+    ├── DeployError         instances: install/upgrade/rollback/uninstall, drift
+    ├── HelmError           the helm CLI failed (the adapter in toolkit/deploy/helm.py raises it)
+    ├── RegistryError       the OCI registry failed or refused (toolkit/catalog/oci.py)
+    ├── ClusterError        the Kubernetes API failed or refused (toolkit/deploy/kube.py)
+    └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
+
+Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "ChartifyError",
+    "ChartkitError",
+    "ClusterError",
+    "DeployError",
+    "HelmError",
+    "InputError",
+    "LocalEnvError",
+    "RegistryError",
+]
+
+
+class ChartkitError(Exception):
+    """Root of every error chartkit raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+
+class InputError(ChartkitError):
+    """Bad user input: names the file, document, object and field involved."""
+
+
+class ChartifyError(ChartkitError):
+    """A chart could not be generated, or it does not reproduce its source."""
+
+
+class CatalogError(ChartkitError):
+    """Packaging, versioning, immutability or index failures."""
+
+
+class DeployError(ChartkitError):
+    """An instance operation failed."""
+
+
+class HelmError(ChartkitError):
+    """The helm CLI failed; ``stderr`` keeps helm's own words."""
+
+    def __init__(self, message: str, *, hint: str | None = None, returncode: int = 1, stderr: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class RegistryError(ChartkitError):
+    """The OCI registry failed or refused a request."""
+
+
+class ClusterError(ChartkitError):
+    """The Kubernetes API failed or refused a request."""
+
+
+class LocalEnvError(ChartkitError):
+    """The local helm, registry or cluster could not be built, started or found."""

@@ -1,0 +1,53 @@
+"""Where the local environment keeps its builds and state (pure path computation, nothing is created here).
+
+Caches live outside the repo, keyed by version, so a fresh clone (and CI) reuses them:
+``$CHARTKIT_CACHE`` (default ``~/.cache/chartkit``)::
+
+    go/mod, go/build               GOMODCACHE and GOCACHE for every Go build
+    bin/helm-<v>/helm              helm built from its Go module
+    bin/kubernetes-<v>/            kube-apiserver, kube-controller-manager, kube-scheduler, etcd
+    bin/kwok-<v>/kwok              kwok (fake nodes)
+    logs/                          build logs
+``$CHARTKIT_STATE`` (default ``~/.cache/chartkit/state``): running services (pids, certs, data, kubeconfig).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HELM_VERSION = "v4.3.1"
+KUBERNETES_VERSION = "v1.35.4"
+ETCD_VERSION = "v3.6.5"  # the one k8s.io/kubernetes v1.35.4 requires
+KWOK_VERSION = "v0.8.0"
+GATEWAY_API_VERSION = "v1.3.0"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("CHARTKIT_CACHE") or Path.home() / ".cache" / "chartkit")
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("CHARTKIT_STATE") or cache_root() / "state")
+
+
+def go_env() -> dict[str, str]:
+    root = cache_root() / "go"
+    return {"GOMODCACHE": str(root / "mod"), "GOCACHE": str(root / "build"), "CGO_ENABLED": "0",
+            "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+
+
+def helm_binary(version: str = HELM_VERSION) -> Path:
+    return cache_root() / "bin" / f"helm-{version}" / "helm"
+
+
+def kubernetes_dir(version: str = KUBERNETES_VERSION) -> Path:
+    return cache_root() / "bin" / f"kubernetes-{version}"
+
+
+def kwok_binary(version: str = KWOK_VERSION) -> Path:
+    return cache_root() / "bin" / f"kwok-{version}" / "kwok"
+
+
+def logs_dir() -> Path:
+    return cache_root() / "logs"
