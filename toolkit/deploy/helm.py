@@ -52,19 +52,25 @@ STDERR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
      "check the instance name and namespace (-n); `chartkit instances -A` lists them"),
     (re.compile(r"connection refused|no such host|i/o timeout|context deadline exceeded", re.I),
      "is the cluster or registry running? `chartkit env` shows where chartkit looks"),
-    (re.compile(r"chart \"[^\"]+\" (version \"[^\"]+\" )?not found|: not found$", re.I | re.M),
+    (re.compile(r"chart \"[^\"]+\" (version \"[^\"]+\" )?not found|path \"[^\"]+\" not found|: not found$",
+                re.I | re.M),
      "check the chart reference and version; `chartkit catalog list` shows what exists"),
     (re.compile(r"parse error|error converting YAML|template: ", re.I),
      "the chart's templates do not render; run `helm template` on it for details"),
 ]
 
 
-def helm_error(action: str, target: str, returncode: int, stderr: str) -> HelmError:
-    """Turn a failed helm run into our error: first stderr line that says something, plus a hint from the table."""
+def helm_error(action: str, target: str, returncode: int, stderr: str, stdout: str = "") -> HelmError:
+    """Turn a failed helm run into our error: the line that says what failed, plus a hint from the table."""
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.lower().startswith("error")]
     cause = (errors[-1] if errors else (lines[-1] if lines else f"helm exited {returncode}"))
     cause = re.sub(r"^error:\s*", "", cause, flags=re.I)
+    # `helm lint` puts its findings on stdout and only a count on stderr
+    findings = [ln.strip() for ln in stdout.splitlines() if re.match(r"\s*(\[ERROR\]|Error )", ln)]
+    if findings:
+        cause = "; ".join(findings)
+        stderr = f"{stderr}\n{stdout}"
     hint = next((h for pattern, h in STDERR_PATTERNS if pattern.search(stderr)), None)
     return HelmError(f'unable to {action} "{target}": {cause}', hint=hint, returncode=returncode, stderr=stderr)
 
@@ -175,7 +181,8 @@ class Helm:
         try:
             return asyncio.run(coro)
         except pyhelm3.errors.Error as exc:
-            raise helm_error(action, target, exc.returncode, exc.stderr.decode(errors="replace")) from exc
+            raise helm_error(action, target, exc.returncode, exc.stderr.decode(errors="replace"),
+                             exc.stdout.decode(errors="replace")) from exc
 
     # -- local ----------------------------------------------------------------------------------------------
 
