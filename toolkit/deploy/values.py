@@ -1,0 +1,295 @@
+"""Instance values: ``--set`` parsing the way helm types it, merging, and validation against a type's schema.
+
+chartkit merges ``-f`` files and ``--set`` items itself and hands helm one values document on stdin, so what is
+validated here is exactly what helm receives. Validation runs before any cluster call and names the parameter
+and the rule; a *locked* parameter (``const`` or ``readOnly`` in values.schema.json) is refused outright.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import jsonschema
+from ruamel.yaml import YAML
+
+from toolkit.errors import InputError
+
+__all__ = [
+    "LockedParameter",
+    "ValuesCheck",
+    "coalesce",
+    "load_values_file",
+    "locked_parameters",
+    "parse_set",
+    "user_values",
+    "validate_values",
+]
+
+_INT = re.compile(r"^[+-]?\d+$")
+_INDEX = re.compile(r"^(?P<key>.*?)\[(?P<index>\d+)\]$")
+_INT64 = 2**63
+
+
+def _typed(text: str, *, as_string: bool) -> Any:
+    """A --set scalar typed like helm's strvals: true/false/null, int64 unless it has a leading zero, else str."""
+    if as_string:
+        return text
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "null":
+        return None
+    if text == "0":
+        return 0
+    if text and text[0] != "0" and _INT.match(text) and -_INT64 <= int(text) < _INT64:
+        return int(text)
+    return text
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside ``{...}`` lists, honouring backslash escapes (which are kept for later)."""
+    parts, buf, depth, i = [], [], 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            buf.append(text[i:i + 2])
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth = max(0, depth - 1)
+        if ch == sep and depth == 0:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    parts.append("".join(buf))
+    return parts
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def _key_path(key: str, item: str) -> list[str | int]:
+    path: list[str | int] = []
+    for raw in _split(key, "."):
+        part = raw
+        indices: list[int] = []
+        while (match := _INDEX.match(part)) is not None:
+            indices.insert(0, int(match["index"]))
+            part = match["key"]
+        if not part and not path:
+            raise InputError(f'unable to parse --set "{item}": empty key')
+        if part:
+            path.append(_unescape(part))
+        path.extend(indices)
+    if not path:
+        raise InputError(f'unable to parse --set "{item}": empty key')
+    return path
+
+
+def _put(target: dict[str, Any], path: Sequence[str | int], value: Any, item: str) -> None:
+    node: Any = target
+    for here, nxt in zip(path, path[1:]):
+        empty: Any = [] if isinstance(nxt, int) else {}
+        node = _child(node, here, empty, item)
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list):
+            raise InputError(f'unable to parse --set "{item}": "{last}" indexes something that is not a list')
+        node.extend([None] * (last + 1 - len(node)))
+        node[last] = value
+    else:
+        if not isinstance(node, dict):
+            raise InputError(f'unable to parse --set "{item}": "{last}" is set inside a non-map value')
+        node[last] = value
+
+
+def _child(node: Any, key: str | int, empty: Any, item: str) -> Any:
+    if isinstance(key, int):
+        if not isinstance(node, list):
+            raise InputError(f'unable to parse --set "{item}": index [{key}] on something that is not a list')
+        node.extend([None] * (key + 1 - len(node)))
+        if not isinstance(node[key], (dict, list)):
+            node[key] = empty
+        return node[key]
+    if not isinstance(node, dict):
+        raise InputError(f'unable to parse --set "{item}": "{key}" is set inside a non-map value')
+    if not isinstance(node.get(key), (dict, list)):
+        node[key] = empty
+    return node[key]
+
+
+def parse_set(items: Iterable[str], *, as_string: bool = False, into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parse helm-style ``--set`` items (``a.b=1,c[0]=x,d={x,y}``, ``\\`` escapes) into a values dict."""
+    values: dict[str, Any] = into if into is not None else {}
+    for item in items:
+        for pair in _split(item, ","):
+            if not pair:
+                continue
+            key, sep, raw = pair.partition("=")
+            if not sep:
+                # helm's own wording: a key with no value is a user error, not an empty string
+                raise InputError(f'unable to parse --set "{item}": key "{_unescape(key)}" has no value',
+                                 hint="write KEY=VALUE; use KEY=null to remove a default")
+            path = _key_path(key, item)
+            if raw.startswith("{") and raw.endswith("}"):
+                value: Any = [_typed(_unescape(v), as_string=as_string) for v in _split(raw[1:-1], ",") if v != ""]
+            else:
+                value = _typed(_unescape(raw), as_string=as_string)
+            _put(values, path, value, item)
+    return values
+
+
+def load_values_file(path: Path) -> dict[str, Any]:
+    """Read one ``-f`` values file (YAML or JSON) as plain data."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f'unable to read values file "{path}": {exc.strerror}') from exc
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except Exception as exc:  # ruamel raises several unrelated classes for bad YAML
+        raise InputError(f'unable to parse values file "{path}": {exc}'.splitlines()[0]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f'unable to use values file "{path}": the top level must be a map, not {type(data).__name__}')
+    return json.loads(json.dumps(data, default=str))
+
+
+def coalesce(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge like helm: maps merge, everything else replaces, ``null`` removes the key."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = coalesce(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def user_values(files: Sequence[Path] = (), sets: Sequence[str] = (), set_strings: Sequence[str] = (),
+                *, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The values an instance gets from the user: ``base`` (previous), then files, then --set, then --set-string."""
+    values: dict[str, Any] = dict(base or {})
+    for path in files:
+        values = coalesce(values, load_values_file(path))
+    values = _merge_keep_nulls(values, parse_set(sets))
+    return _merge_keep_nulls(values, parse_set(set_strings, as_string=True))
+
+
+def _merge_keep_nulls(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    # user-level merging keeps explicit nulls: helm applies them against the chart defaults later
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_keep_nulls(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+# -- schema ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LockedParameter:
+    """A parameter the type owner fixed: ``const`` (helm enforces it) and/or ``readOnly`` (UIs grey it out)."""
+
+    path: tuple[str, ...]
+    value: Any = None
+    has_value: bool = False
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+def locked_parameters(schema: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+                      _path: tuple[str, ...] = ()) -> list[LockedParameter]:
+    """Every locked parameter of a values schema, with the value it is locked to (``const`` or the default)."""
+    found: list[LockedParameter] = []
+    if not isinstance(schema, Mapping):
+        return found
+    if "const" in schema or schema.get("readOnly") is True:
+        if "const" in schema:
+            return [LockedParameter(_path, schema["const"], True)]
+        default = _lookup(defaults or {}, _path)
+        return [LockedParameter(_path, default[1], default[0])]
+    for key, sub in (schema.get("properties") or {}).items():
+        found += locked_parameters(sub, defaults, (*_path, key))
+    return found
+
+
+def _lookup(data: Any, path: Sequence[str]) -> tuple[bool, Any]:
+    node = data
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+@dataclass(frozen=True)
+class ValuesCheck:
+    """What to validate: the type's defaults and schema, and the values the user gives."""
+
+    type_name: str
+    version: str
+    defaults: Mapping[str, Any]
+    schema: Mapping[str, Any] | None
+    values: Mapping[str, Any]
+
+
+def _param(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def validate_values(check: ValuesCheck) -> dict[str, Any]:
+    """Validate the user's values against the type's schema; return the merged values helm will see.
+
+    Raises InputError naming the parameter and the rule: locked parameters first (the owner's constraint),
+    then every schema violation (all of them, one per line, so the user fixes everything in one go).
+    """
+    ref = f"{check.type_name}@{check.version}"
+    merged = coalesce(check.defaults, check.values)
+    if not check.schema:
+        return merged
+    for lock in locked_parameters(check.schema, check.defaults):
+        given, value = _lookup(check.values, lock.path)
+        if given and not (lock.has_value and value == lock.value):
+            fixed = f" (fixed at {json.dumps(lock.value)})" if lock.has_value else ""
+            raise InputError(f'unable to use values for type "{ref}": parameter {lock.name} is locked by the type '
+                             f'owner{fixed}', hint=f"remove the {lock.name} setting; ask the owner of {check.type_name} "
+                                                   "to publish a version that opens it")
+    cls = jsonschema.validators.validator_for(check.schema, default=jsonschema.Draft7Validator)
+    try:
+        cls.check_schema(check.schema)
+    except jsonschema.SchemaError as exc:
+        raise InputError(f'unable to use the schema of type "{ref}": {exc.message}') from exc
+    errors = sorted(cls(check.schema).iter_errors(merged), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    if errors:
+        lines = [f"parameter {_param(e.absolute_path)}: {_short(e)} (rule: {e.validator}"
+                 f"{'' if isinstance(e.validator_value, (dict, list)) else ' ' + json.dumps(e.validator_value)})"
+                 for e in errors]
+        raise InputError(f'unable to use values for type "{ref}": ' + "; ".join(lines),
+                         hint=f"`helm show values` / the schema of {ref} lists the parameters and their rules")
+    return merged
+
+
+def _short(error: jsonschema.ValidationError) -> str:
+    message = error.message
+    return message if len(message) <= 160 else message[:157] + "..."
