@@ -1,0 +1,134 @@
+"""The local OCI registry: real docker-registry with TLS from our CA and htpasswd auth, driven by real helm."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolkit import localenv
+from toolkit.deploy.helm import Helm, HelmConfig
+from toolkit.errors import HelmError
+from toolkit.localenv import _registry, paths
+from tests.localenv.charts import write_chart
+
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def package(tmp_path: Path, registry_helm: Helm) -> Path:
+    chart = write_chart(tmp_path / "src", "hello", "0.1.0")
+    return registry_helm.package(chart, tmp_path / "pkg")
+
+
+def test_push_with_credentials_then_pull_returns_the_same_bytes(
+        registry_helm: Helm, registry_repo: str, package: Path, tmp_path: Path) -> None:
+    digest = registry_helm.push(package, registry_repo)
+    assert digest.startswith("sha256:")
+    (tmp_path / "pulled").mkdir()
+    pulled = registry_helm.pull(f"{registry_repo}/hello", tmp_path / "pulled", version="0.1.0")
+    assert _sha256(pulled) == _sha256(package)
+
+
+def test_anonymous_push_is_refused(helm_bin: Path, registry, registry_repo: str, package: Path,
+                                   tmp_path: Path) -> None:
+    anonymous = Helm(HelmConfig(executable=helm_bin, ca_file=registry.ca_file,
+                                registry_config=tmp_path / "no-credentials.json"))
+    with pytest.raises(HelmError, match=r"basic credential not found|unauthorized") as caught:
+        anonymous.push(package, registry_repo)
+    assert caught.value.hint and "log in" in caught.value.hint
+
+
+def test_wrong_password_is_refused(helm_bin: Path, registry, tmp_path: Path) -> None:
+    stranger = Helm(HelmConfig(executable=helm_bin, ca_file=registry.ca_file,
+                               registry_config=tmp_path / "config.json"))
+    with pytest.raises(HelmError, match=r"unauthorized|401"):
+        stranger.registry_login(registry.host, username=registry.username, password="not-the-password")
+
+
+def test_tls_is_verified_with_the_generated_ca(helm_bin: Path, registry, registry_repo: str, package: Path) -> None:
+    # the credentials are right; only the CA is missing: helm must refuse the registry's certificate
+    no_ca = Helm(HelmConfig(executable=helm_bin, registry_config=registry.registry_config,
+                            extra_env={"SSL_CERT_FILE": SYSTEM_CAS}))
+    with pytest.raises(HelmError, match="certificate signed by unknown authority"):
+        no_ca.push(package, registry_repo)
+
+
+def test_start_registry_reuses_the_running_one(registry) -> None:
+    pid = _registry.pidfile().pid()
+    again = localenv.start_registry()
+    assert again == registry
+    assert _registry.pidfile().pid() == pid
+
+
+# --- faults, each in a state dir of its own so the shared registry is untouched -----------------------------
+
+@pytest.fixture
+def own_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CHARTKIT_STATE", str(tmp_path / "state"))
+    yield tmp_path / "state"
+    localenv.down()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("recorded", ["dead", "reused"], ids=["pid-of-dead-process", "pid-reused-by-another"])
+def test_a_stale_pid_file_is_detected_and_replaced(own_state: Path, recorded: str) -> None:
+    pidfile = _registry.pidfile()
+    pidfile.path.parent.mkdir(parents=True)
+    # "reused": a live process (us) whose start time differs from the recorded one
+    pid = _dead_pid() if recorded == "dead" else os.getpid()
+    pidfile.path.write_text(f'{{"pid": {pid}, "start": "1", "argv": ["docker-registry"]}}')
+    assert pidfile.stale()
+    info = localenv.start_registry()
+    assert pidfile.pid() not in (None, pid)
+    assert _registry.probe(info.host, info.ca_file) == 401
+    assert os.path.exists(f"/proc/{pid}") == (recorded == "reused")  # the unrelated process was left alone
+
+
+def test_a_taken_port_moves_the_registry_to_a_free_one(own_state: Path) -> None:
+    first = localenv.start_registry()
+    port = int(first.host.rsplit(":", 1)[1])
+    _registry.stop()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        moved = localenv.start_registry()
+        assert moved.host != first.host
+        assert _registry.probe(moved.host, moved.ca_file) == 401
+        # helm's registry config follows the registry to its new port
+        assert moved.host in moved.registry_config.read_text()
+
+
+def test_a_killed_registry_is_restarted(own_state: Path) -> None:
+    info = localenv.start_registry()
+    pid = _registry.pidfile().pid()
+    assert pid
+    os.killpg(pid, signal.SIGKILL)
+    again = localenv.start_registry()
+    assert _registry.pidfile().pid() not in (None, pid)
+    assert again.host == info.host  # the port was free again, so references stay valid
+
+
+def test_down_stops_the_registry_and_removes_state(own_state: Path) -> None:
+    localenv.start_registry()
+    pid = _registry.pidfile().pid()
+    assert localenv.down() == ["registry"]
+    assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
+    assert not own_state.exists()
+    assert localenv.status()["registry"] is None
+    assert paths.state_root() == own_state

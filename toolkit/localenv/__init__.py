@@ -1,0 +1,127 @@
+"""The local environment chartkit's tests, CI and demo run against: real helm, a real OCI registry and a real
+Kubernetes control plane, built from upstream sources and started on 127.0.0.1 by the project itself.
+
+    ensure_helm()      helm built from its Go module, cached in ~/.cache/chartkit/bin/helm-<v>/
+    start_registry()   docker-registry with TLS (our CA) and htpasswd auth; credentials in a helm registry config
+    start_cluster()    etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (3 fake nodes),
+                       Gateway API CRDs; kubeconfig in the state dir
+    helm_config()      a HelmConfig wired to them
+    status() / down()  what runs where; stop everything by pid and remove the state
+
+Every start is idempotent and safe to call from several processes at once (a file lock per service): a healthy
+running service is reused, a dead or stale one is cleaned up and restarted. Long work reports through
+``progress(message)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from toolkit.deploy.helm import HelmConfig
+from toolkit.errors import LocalEnvError
+from toolkit.localenv import _build, _registry, paths
+from toolkit.localenv._info import ClusterInfo, RegistryInfo
+from toolkit.localenv._proc import Progress
+
+__all__ = [
+    "ClusterInfo",
+    "Progress",
+    "RegistryInfo",
+    "down",
+    "ensure_helm",
+    "helm_config",
+    "start_cluster",
+    "start_registry",
+    "status",
+]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_helm(progress: Progress | None = None) -> Path:
+    """The helm binary to use: ``CHARTKIT_HELM`` when set, else the pinned build (built on first use)."""
+    explicit = os.environ.get("CHARTKIT_HELM")
+    if explicit:
+        path = Path(explicit)
+        if not _build.reports_version(path, ["version", "--template", "{{ .Version }}"], "v4."):
+            raise LocalEnvError(f'unable to use helm "{path}" (from CHARTKIT_HELM): not a runnable helm v4',
+                                hint="unset CHARTKIT_HELM to build the pinned helm, or point it at helm v4")
+        return path
+    return _build.ensure_helm(progress)
+
+
+def start_registry(progress: Progress | None = None) -> RegistryInfo:
+    """Start (or reuse) the local OCI registry."""
+    return _registry.start(progress)
+
+
+def start_cluster(progress: Progress | None = None) -> ClusterInfo:
+    """Start (or reuse) the local Kubernetes control plane, building it on first use."""
+    from toolkit.localenv import _cluster
+
+    return _cluster.start(progress)
+
+
+def _cached_helm() -> Path | None:
+    explicit = os.environ.get("CHARTKIT_HELM")
+    if explicit:
+        return Path(explicit)
+    binary = paths.helm_binary()
+    return binary if binary.exists() else None
+
+
+def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | None = None, **options: Any) -> HelmConfig:
+    """A HelmConfig using the local helm build and, when given, the local registry and cluster."""
+    return HelmConfig(
+        executable=_cached_helm(),
+        kubeconfig=cluster.kubeconfig if cluster else None,
+        kube_context=cluster.context if cluster else None,
+        registry_config=registry.registry_config if registry else None,
+        ca_file=registry.ca_file if registry else None,
+        **options,
+    )
+
+
+def status() -> dict[str, Any]:
+    """What runs where (nothing is started): helm, registry and cluster, each None when absent."""
+    from toolkit.localenv import _cluster
+
+    helm_path = _cached_helm()
+    helm = None
+    if helm_path is not None:
+        ok = _build.reports_version(helm_path, ["version", "--template", "{{ .Version }}"], "v4.")
+        helm = {"path": str(helm_path), "version": _helm_version(helm_path) if ok else None}
+    registry = _registry.current()
+    cluster = _cluster.current()
+    return {
+        "helm": helm,
+        "registry": registry.to_dict() if registry else None,
+        "cluster": cluster.to_dict() if cluster else None,
+        "state_dir": str(paths.state_root()),
+        "cache_dir": str(paths.cache_root()),
+    }
+
+
+def _helm_version(binary: Path) -> str | None:
+    import subprocess
+
+    out = subprocess.run([str(binary), "version", "--template", "{{ .Version }}"], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def down(*, keep_data: bool = False) -> list[str]:
+    """Stop every process the local environment started (by pid) and remove its state; returns what was stopped."""
+    from toolkit.localenv import _cluster
+
+    stopped = _cluster.stop()
+    if _registry.stop():
+        stopped.append("registry")
+    if not keep_data:
+        root = paths.state_root()
+        if root.exists():
+            shutil.rmtree(root, ignore_errors=True)
+    return stopped

@@ -1,0 +1,206 @@
+"""Processes the local environment starts: locks, pid files, free ports, spawning, stopping, waiting.
+
+A pid file records the pid *and* the process start time from /proc, so a pid reused by an unrelated process
+after a reboot or a crash is never mistaken for ours (that is what makes a stale pid file detectable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+from toolkit.errors import LocalEnvError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def say(progress: Progress | None, message: str) -> None:
+    log.info("%s", message)
+    if progress:
+        progress(message)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` so several processes (pytest workers, engineers) start things once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a process from /proc, or None when it does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after its closing parenthesis
+    fields = raw[raw.rindex(")") + 2:].split()
+    return fields[0], fields[19]
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass(frozen=True)
+class PidFile:
+    """A pid file naming one started process: ``{"pid", "start", "argv"}``."""
+
+    path: Path
+
+    def read(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def pid(self) -> int | None:
+        """The recorded pid when that exact process still runs; None when absent, dead or reused."""
+        record = self.read()
+        if not record:
+            return None
+        pid = int(record.get("pid", 0))
+        stat = _proc_stat(pid) if pid > 0 else None
+        if stat and stat[0] == "Z":
+            _reap(pid)
+            return None
+        if not stat or stat[1] != str(record.get("start")):
+            return None
+        return pid
+
+    def stale(self) -> bool:
+        return self.path.exists() and self.pid() is None
+
+    def write(self, pid: int, argv: Sequence[str]) -> None:
+        stat = _proc_stat(pid)
+        record = {"pid": pid, "start": stat[1] if stat else "", "argv": list(argv)}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def spawn(argv: Sequence[str], *, pidfile: PidFile, log_file: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> int:
+    """Start ``argv`` detached (own session, so it outlives us and ^C does not reach it); record its pid."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting: %s (log %s)", " ".join(argv), log_file)
+    with open(log_file, "ab") as out:
+        try:
+            proc = subprocess.Popen(
+                list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True, cwd=cwd, env=dict(env) if env is not None else None)
+        except OSError as exc:
+            raise LocalEnvError(f'unable to start "{argv[0]}": {exc}') from exc
+    pidfile.write(proc.pid, argv)
+    return proc.pid
+
+
+def stop(pidfile: PidFile, *, timeout: float = 10.0) -> bool:
+    """Stop the process a pid file names (its whole process group): TERM, then KILL. True when one was running."""
+    pid = pidfile.pid()
+    if pid is None:
+        pidfile.remove()
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if pidfile.pid() is None:
+                pidfile.remove()
+                return True
+            time.sleep(0.05)
+    raise LocalEnvError(f'unable to stop pid {pid} from "{pidfile.path}": it ignores SIGKILL')
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def free_port(preferred: int | None = None, *, avoid: Sequence[int] = ()) -> int:
+    """The preferred port when it is free (stable URLs across restarts), else one the kernel picks."""
+    if preferred and preferred not in avoid and port_free(preferred):
+        return preferred
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise LocalEnvError("unable to find a free port on 127.0.0.1")
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, pidfile: PidFile | None = None,
+               log_file: Path | None = None, interval: float = 0.1) -> None:
+    """Poll ``check`` until it holds; fail early when the process died, quoting the end of its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        died = pidfile is not None and pidfile.pid() is None
+        if died or time.monotonic() > deadline:
+            tail = log_tail(log_file) if log_file else ""
+            cause = "the process exited" if died else f"not ready after {timeout:.0f}s"
+            raise LocalEnvError(f"unable to start {what}: {cause}" + (f"; its log ends with: {tail}" if tail else ""),
+                                hint=f"read {log_file}" if log_file else None)
+        time.sleep(interval)
+
+
+def log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return " | ".join(ln.strip() for ln in text.strip().splitlines()[-lines:])
+
+
+def listeners_of(port: int) -> str:
+    """Who holds a TCP port on 127.0.0.1 (for error messages): a pid and command when /proc tells."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(cols[9])
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                    return f"pid {proc.name} ({cmd[:80]})"
+    return "another process"
