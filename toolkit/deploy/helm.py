@@ -377,6 +377,15 @@ class Helm:
         self._await("uninstall", f"{namespace}/{release}", self._cmd.uninstall(
             release, namespace=namespace, wait=wait, timeout=timeout))
 
+    # -- added for instances (drift) --------------------------------------------------------------------------
+
+    def render_unchecked(self, chart: Path | str, *, release: str, namespace: str,
+                         values: Mapping[str, Any] | None = None) -> str:
+        """`helm template --skip-schema-validation`: render values the schema refuses (drift's lock probes)."""
+        args: list[Any] = ["template", release, chart, "--namespace", namespace, "--values", "-",
+                           "--skip-schema-validation"]
+        return self._run("render", str(chart), args, input=json.dumps(dict(values or {})).encode())
+
 
 def run_plain(args: Iterable[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
               check: bool = True) -> subprocess.CompletedProcess[str]:

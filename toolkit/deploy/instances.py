@@ -282,3 +282,327 @@ def plan_recovery(history: Sequence[Mapping[str, Any]]) -> RecoveryPlan:
                                 "is the last one that was deployed")
     return RecoveryPlan(RecoveryAction.UNINSTALL, None,
                         f"revision {current['revision']} is stuck in {status} and no revision was ever deployed")
+
+
+# -- operations (helm and the cluster through their adapters) ---------------------------------------------------
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceOptions:
+    """Options shared by install and upgrade (the CLI binds its flags onto these defaults)."""
+
+    namespace: str = "default"
+    values_files: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+    set_strings: tuple[str, ...] = ()
+    timeout: str | None = None
+    wait: bool = True
+    reset_values: bool = False    # upgrade: start from the chart defaults instead of the instance's values
+    take_ownership: bool = False  # adopt objects that exist already (e.g. the app chartify read)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One version of a type pulled from the catalog: the package file helm installs, its defaults and schema."""
+
+    origin: Origin
+    package: Path
+    defaults: Mapping[str, Any]
+    schema: Mapping[str, Any] | None
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an install/upgrade/rollback left behind."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    type: str
+    version: str
+    digest: str
+    action: str
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "namespace": self.namespace, "revision": self.revision, "status": self.status,
+                "type": self.type, "version": self.version, "digest": self.digest, "action": self.action,
+                "note": self.note}
+
+    def line(self) -> str:
+        note = f" ({self.note})" if self.note else ""
+        return (f"{self.action} {self.namespace}/{self.name}: {self.type} {self.version} revision {self.revision} "
+                f"{self.status}{note}")
+
+
+def read_package(package: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """values.yaml and values.schema.json of a chart package."""
+    from ruamel.yaml import YAML
+
+    from toolkit.catalog.artifact import read_package_file
+
+    data = package.read_bytes()
+    raw_values = read_package_file(data, "values.yaml")
+    raw_schema = read_package_file(data, "values.schema.json")
+    defaults = YAML(typ="safe", pure=True).load(raw_values) if raw_values else {}
+    try:
+        schema = json.loads(raw_schema) if raw_schema else None
+    except ValueError as exc:
+        raise DeployError(f'unable to read the schema of "{package.name}": values.schema.json is not JSON: {exc}') from exc
+    return json.loads(json.dumps(defaults or {}, default=str)), schema
+
+
+def fetch(settings: Any, helm: Any, type_name: str, version: str | None, destination: Path) -> Fetched:
+    """Resolve a version in the catalog (newest release when None) and pull exactly that package."""
+    from toolkit.catalog.index import resolve
+
+    cat = settings.catalog
+    found = resolve(cat.url, type_name, version, ca_file=cat.ca_file, registry_config=cat.registry_config)
+    package = helm.pull(found.ref, destination, version=found.version)
+    defaults, schema = read_package(package)
+    origin = Origin(catalog=cat.url, type=type_name, version=found.version, digest=found.digest)
+    if found.deprecated:
+        log.warning("%s %s is deprecated in the catalog", type_name, found.version)
+    return Fetched(origin, package, defaults, schema, found.deprecated)
+
+
+def _check(fetched: Fetched, values: Mapping[str, Any]) -> None:
+    validate_values(ValuesCheck(type_name=fetched.origin.type, version=fetched.origin.version,
+                                defaults=fetched.defaults, schema=fetched.schema, values=values))
+
+
+def release_records(kube: Any, *, namespace: str | None, name: str | None = None) -> list[dict[str, Any]]:
+    """Helm's release Secrets made by chartkit (one list request; labels only are used)."""
+    selector = f"owner=helm,{LABEL_TYPE}" + (f",name={name}" if name else "")
+    return kube.list("v1", "Secret", namespace, selector=selector)
+
+
+def get_instance(settings: Any, name: str, namespace: str, *, kube: Any = None) -> Instance:
+    found = instances_from_release_records(release_records(kube or settings.kube(), namespace=namespace, name=name))
+    if not found:
+        raise DeployError(f'unable to find instance "{namespace}/{name}": no chartkit release by that name',
+                          hint="`chartkit instances -A` lists the instances")
+    return found[0]
+
+
+def _refuse_pending(inst: Instance) -> None:
+    if inst.pending:
+        raise DeployError(f'unable to change instance "{inst.namespace}/{inst.name}": revision {inst.revision} is '
+                          f"stuck in {inst.status}", hint=f"`chartkit recover {inst.name} -n {inst.namespace}` "
+                                                          "shows and applies the fix")
+
+
+def _deploy(helm: Any, name: str, fetched: Fetched, values: Mapping[str, Any], options: InstanceOptions,
+            action: str) -> Result:
+    origin = fetched.origin
+    try:
+        record = helm.install_or_upgrade(
+            name, fetched.package, namespace=options.namespace, values=values, labels=origin.labels(),
+            wait=options.wait, rollback_on_failure=True, take_ownership=options.take_ownership,
+            timeout=options.timeout, description=origin.description)
+    except HelmError as exc:
+        raise _failed(helm, name, options.namespace, origin, action, exc) from exc
+    info = record.get("info") or {}
+    return Result(name, options.namespace, int(record.get("version", 0)), str(info.get("status", "")),
+                  origin.type, origin.version, origin.digest, action)
+
+
+def _failed(helm: Any, name: str, namespace: str, origin: Origin, action: str, exc: HelmError) -> DeployError:
+    """Say what a failed install/upgrade left serving: helm rolled it back (or removed a failed install)."""
+    try:
+        history = helm.history(name, namespace=namespace)
+    except HelmError:
+        history = []
+    newest = max(history, key=lambda r: int(r["revision"]), default=None)
+    if newest and str(newest.get("description", "")).startswith("Rollback to"):
+        state = (f"rolled back: revision {newest['revision']} ({newest['description'].lower()}) is "
+                 f"{newest.get('status')}")
+    elif not history:
+        state = "nothing was left installed"
+    else:
+        state = f"revision {newest['revision']} is {newest.get('status')}" if newest else "state unknown"
+    return DeployError(f'unable to {action} "{namespace}/{name}" with {origin.type} {origin.version}: '
+                       f"{exc.message}; {state}", hint=exc.hint)
+
+
+def install(settings: Any, name: str, type_ref: str, options: InstanceOptions = InstanceOptions(), *,
+            helm: Any = None, progress: Progress | None = None) -> Result:
+    """Install an instance of a catalog type; values are validated against its schema before any cluster call."""
+    helm = helm or settings.helm()
+    type_name, version = parse_type_ref(type_ref)
+    values = user_values(options.values_files, options.sets, options.set_strings)
+    scratch = Path(tempfile.mkdtemp(prefix="chartkit-install-"))
+    try:
+        fetched = fetch(settings, helm, type_name, version, scratch)
+        _check(fetched, values)
+        if progress:
+            progress(f"validated values against {type_name} {fetched.origin.version}")
+        existing = instances_from_release_records(
+            release_records(settings.kube(), namespace=options.namespace, name=name))
+        if existing:
+            raise DeployError(f'unable to install "{options.namespace}/{name}": the instance exists '
+                              f"({existing[0].type} {existing[0].version})", hint="use `chartkit upgrade`")
+        return _deploy(helm, name, fetched, values, options, "install")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def upgrade(settings: Any, name: str, options: InstanceOptions = InstanceOptions(), *, to: str | None = None,
+            helm: Any = None, kube: Any = None, progress: Progress | None = None) -> Result:
+    """Upgrade an instance: new values (``--set``/``-f``), a new version (``to``), or both.
+
+    Without ``to`` the instance keeps its version; ``to="latest"`` picks the newest release in the catalog.
+    The instance's own values are kept and the new ones layered on top unless ``reset_values``.
+    """
+    helm = helm or settings.helm()
+    inst = get_instance(settings, name, options.namespace, kube=kube)
+    _refuse_pending(inst)
+    version = inst.version if to is None else parse_type_ref(f"{inst.type}@{to}")[1]
+    base = {} if options.reset_values else helm.get_values(name, namespace=options.namespace)
+    values = user_values(options.values_files, options.sets, options.set_strings, base=base)
+    scratch = Path(tempfile.mkdtemp(prefix="chartkit-upgrade-"))
+    try:
+        fetched = fetch(settings, helm, inst.type, version, scratch)
+        _check(fetched, values)
+        result = _deploy(helm, name, fetched, values, options, "upgrade")
+        return replace(result, note=f"from {inst.version}" if inst.version != result.version else "values")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class UpgradeOutcome:
+    name: str
+    namespace: str
+    from_version: str
+    ok: bool
+    result: Result | None = None
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "namespace": self.namespace, "from": self.from_version, "ok": self.ok,
+                "result": self.result.to_json() if self.result else None, "error": self.error}
+
+
+def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", namespace: str | None = None,
+                   concurrency: int = 4, timeout: str | None = None, helm: Any = None,
+                   progress: Callable[[UpgradeOutcome], None] | None = None,
+                   on_start: Callable[[list[Instance]], None] | None = None) -> list[UpgradeOutcome]:
+    """Upgrade every instance of a type to one version with bounded concurrency; failures are collected."""
+    helm = helm or settings.helm()
+    kube = settings.kube()
+    targets = [i for i in instances_from_release_records(release_records(kube, namespace=namespace))
+               if i.type == type_name]
+    if on_start:
+        on_start(targets)
+    if not targets:
+        return []
+    version = parse_type_ref(f"{type_name}@{to or 'latest'}")[1]
+    scratch = Path(tempfile.mkdtemp(prefix="chartkit-upgrade-all-"))
+    try:
+        fetched = fetch(settings, helm, type_name, version, scratch)  # one pull for all instances
+
+        def one(inst: Instance) -> UpgradeOutcome:
+            opts = InstanceOptions(namespace=inst.namespace, timeout=timeout)
+            try:
+                _refuse_pending(inst)
+                values = helm.get_values(inst.name, namespace=inst.namespace)
+                _check(fetched, values)
+                result = _deploy(helm, inst.name, fetched, values, opts, "upgrade")
+                outcome = UpgradeOutcome(inst.name, inst.namespace, inst.version, True, result)
+            except ChartkitError as exc:
+                outcome = UpgradeOutcome(inst.name, inst.namespace, inst.version, False, error=str(exc))
+            if progress:
+                progress(outcome)
+            return outcome
+
+        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+            futures = [pool.submit(one, inst) for inst in targets]
+            outcomes = [f.result() for f in as_completed(futures)]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return sorted(outcomes, key=lambda o: (o.namespace, o.name))
+
+
+def rollback(settings: Any, name: str, revision: int | None = None, *, namespace: str = "default",
+             timeout: str | None = None, helm: Any = None) -> Result:
+    """Roll an instance back (to the previous revision by default); its labels follow the target revision."""
+    helm = helm or settings.helm()
+    kube = settings.kube()
+    get_instance(settings, name, namespace, kube=kube)
+    helm.rollback(name, revision, namespace=namespace, wait=True, timeout=timeout)
+    inst = get_instance(settings, name, namespace, kube=kube)
+    return Result(name, namespace, inst.revision, inst.status, inst.type, inst.version, inst.digest, "rollback",
+                  f"to revision {revision}" if revision else "to the previous revision")
+
+
+def uninstall(settings: Any, name: str, *, namespace: str = "default", timeout: str | None = None,
+              helm: Any = None) -> Instance:
+    helm = helm or settings.helm()
+    inst = get_instance(settings, name, namespace)
+    helm.uninstall(name, namespace=namespace, wait=True, timeout=timeout)
+    return inst
+
+
+def recover(settings: Any, name: str, *, namespace: str = "default", apply: bool = False,
+            timeout: str | None = None, helm: Any = None) -> RecoveryPlan:
+    """Plan (and with ``apply`` carry out) the recovery of an instance stuck in pending-*."""
+    helm = helm or settings.helm()
+    plan = plan_recovery(helm.history(name, namespace=namespace))
+    if apply and plan.action is RecoveryAction.ROLLBACK:
+        helm.rollback(name, plan.revision, namespace=namespace, wait=True, timeout=timeout)
+    elif apply and plan.action is RecoveryAction.UNINSTALL:
+        helm.uninstall(name, namespace=namespace, wait=True, timeout=timeout)
+    return plan
+
+
+def list_instances(settings: Any, *, namespace: str | None = None, kube: Any = None) -> list[Instance]:
+    """Every instance in a namespace (all namespaces when None): one list request, no helm run."""
+    return instances_from_release_records(release_records(kube or settings.kube(), namespace=namespace))
+
+
+def history(settings: Any, name: str, *, namespace: str = "default", helm: Any = None,
+            kube: Any = None) -> list[dict[str, Any]]:
+    """Every revision with what it ran: helm's history joined with each revision's labels."""
+    helm = helm or settings.helm()
+    rows = helm.history(name, namespace=namespace)
+    records = (kube or settings.kube()).list("v1", "Secret", namespace, selector=f"owner=helm,name={name}")
+    by_revision = {int(r["metadata"]["labels"].get("version", 0)): r["metadata"]["labels"] for r in records}
+    out = []
+    for row in sorted(rows, key=lambda r: int(r["revision"])):
+        origin = origin_from_labels(by_revision.get(int(row["revision"]), {}))
+        type_name, version, digest, _cat = origin or ("", "", "", "")
+        out.append({"revision": int(row["revision"]), "updated": row.get("updated", ""),
+                    "status": row.get("status", ""), "type": type_name, "version": version, "digest": digest,
+                    "chart": row.get("chart", ""), "description": row.get("description", "")})
+    return out
+
+
+def latest_for_types(catalog: Any, types: Iterable[str]) -> tuple[dict[str, CatalogVersion | None], int]:
+    """Newest usable version of each type: one tag-list request per type. Returns (versions, requests)."""
+    from toolkit.catalog.index import open_registry
+    from toolkit.catalog.versions import DEPRECATED_SUFFIX, tag_to_version
+
+    url, reg = open_registry(catalog.url, ca_file=catalog.ca_file, registry_config=catalog.registry_config)
+    wanted = sorted(set(types))
+    with reg:
+        def newest(type_name: str) -> CatalogVersion | None:
+            tags = reg.tags(url.repository(type_name))
+            deprecated = {t[: -len(DEPRECATED_SUFFIX)] for t in tags if t.endswith(DEPRECATED_SUFFIX)}
+            return newest_version(CatalogVersion(v, deprecated=t in deprecated)
+                                  for t in tags if (v := tag_to_version(t)))
+
+        with ThreadPoolExecutor(8) as pool:
+            latest = dict(zip(wanted, pool.map(newest, wanted)))
+        return latest, reg.requests
+
+
+def outdated(settings: Any, *, namespace: str | None = None, kube: Any = None) -> tuple[list[OutdatedRow], int]:
+    """Each instance against the newest release of its type; registry work is one request per type."""
+    found = list_instances(settings, namespace=namespace, kube=kube)
+    latest, requests = latest_for_types(settings.catalog, (i.type for i in found))
+    return compute_outdated(found, latest, catalog=settings.catalog.url), requests

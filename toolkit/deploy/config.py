@@ -1,0 +1,159 @@
+"""Where instances come from and go to: the catalog and the cluster, resolved once per command.
+
+The catalog, first found wins:
+
+1. ``--catalog oci://HOST/NAMESPACE``
+2. ``CHARTKIT_CATALOG``
+3. the project config file: ``.chartkit.yaml`` in the working directory or a parent
+4. the user config file: ``$XDG_CONFIG_HOME/chartkit/config.yaml`` (``~/.config/chartkit/config.yaml``)
+5. the local registry (``invoke up``), namespace ``catalog``, started on demand
+
+A config file is YAML: ``catalog: oci://HOST/NAMESPACE`` with optional ``caFile`` and ``registryConfig``
+(relative paths are relative to the file). TLS CA and credentials otherwise come from ``CHARTKIT_REGISTRY_CA``
+and helm's registry config (``HELM_REGISTRY_CONFIG``).
+
+The cluster: ``--kubeconfig``/``--kube-context``, else ``KUBECONFIG``, else the local cluster when it runs,
+else ``~/.kube/config``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from toolkit.errors import InputError
+
+__all__ = [
+    "CatalogConfig",
+    "LOCAL_NAMESPACE",
+    "PROJECT_FILE",
+    "Settings",
+    "resolve_catalog",
+    "resolve_settings",
+    "user_config_file",
+]
+
+PROJECT_FILE = ".chartkit.yaml"
+LOCAL_NAMESPACE = "catalog"
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """A catalog URL with the TLS CA and registry credentials to reach it, and where the URL came from."""
+
+    url: str
+    source: str
+    ca_file: Path | None = None
+    registry_config: Path | None = None
+
+
+def user_config_file(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    return base / "chartkit" / "config.yaml"
+
+
+def _project_file(cwd: Path) -> Path | None:
+    for directory in (cwd, *cwd.parents):
+        candidate = directory / PROJECT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text())
+    except Exception as exc:  # ruamel raises several unrelated classes for bad YAML
+        raise InputError(f'unable to read chartkit config "{path}": {str(exc).splitlines()[0]}') from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f'unable to read chartkit config "{path}": the top level must be a map')
+    return data
+
+
+def _path(value: Any, base: Path) -> Path | None:
+    if not value:
+        return None
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else base / path
+
+
+def _env_path(env: Mapping[str, str], name: str) -> Path | None:
+    return Path(env[name]) if env.get(name) else None
+
+
+def resolve_catalog(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
+                    cwd: Path | None = None, local: bool = True) -> CatalogConfig:
+    """The catalog a command uses (see the module docstring for the order)."""
+    from toolkit.catalog.oci import CatalogURL  # validates the URL's shape
+
+    env = os.environ if env is None else env
+    ca, reg = _env_path(env, "CHARTKIT_REGISTRY_CA"), _env_path(env, "HELM_REGISTRY_CONFIG")
+    if explicit:
+        return CatalogConfig(str(CatalogURL.parse(explicit)), "--catalog", ca, reg)
+    if env.get("CHARTKIT_CATALOG"):
+        return CatalogConfig(str(CatalogURL.parse(env["CHARTKIT_CATALOG"])), "CHARTKIT_CATALOG", ca, reg)
+    for path in (_project_file(cwd or Path.cwd()), user_config_file(env)):
+        if path is None or not path.is_file():
+            continue
+        data = _read_config(path)
+        if data.get("catalog"):
+            try:
+                url = str(CatalogURL.parse(str(data["catalog"])))
+            except InputError as exc:
+                raise InputError(f'unable to use "catalog" in "{path}": {exc.message}') from exc
+            return CatalogConfig(url, str(path), _path(data.get("caFile"), path.parent) or ca,
+                                 _path(data.get("registryConfig"), path.parent) or reg)
+    if not local:
+        raise InputError("unable to find a catalog: no --catalog, CHARTKIT_CATALOG or config file",
+                         hint=f"pass --catalog oci://HOST/NAMESPACE or write catalog: ... into {PROJECT_FILE}")
+    from toolkit import localenv
+
+    info = localenv.start_registry()
+    return CatalogConfig(f"{info.url}/{LOCAL_NAMESPACE}", "local registry", info.ca_file, info.registry_config)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an instance command needs to reach the catalog and the cluster."""
+
+    catalog: CatalogConfig
+    kubeconfig: Path | None = None
+    context: str | None = None
+    timeout: str = "5m"
+
+    def helm(self) -> Any:
+        from toolkit.deploy.helm import Helm, HelmConfig
+
+        return Helm(HelmConfig(kubeconfig=self.kubeconfig, kube_context=self.context,
+                               registry_config=self.catalog.registry_config, ca_file=self.catalog.ca_file,
+                               timeout=self.timeout))
+
+    def kube(self) -> Any:
+        from toolkit.deploy.kube import Kube
+
+        return Kube(kubeconfig=self.kubeconfig, context=self.context)
+
+
+def resolve_settings(*, catalog: str | None = None, kubeconfig: str | None = None, context: str | None = None,
+                     timeout: str = "5m", env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                     catalog_config: CatalogConfig | None = None) -> Settings:
+    """Catalog and cluster for one command."""
+    env = os.environ if env is None else env
+    cat = catalog_config or resolve_catalog(catalog, env=env, cwd=cwd)
+    if kubeconfig:
+        return Settings(cat, Path(kubeconfig), context, timeout)
+    if env.get("KUBECONFIG"):
+        return Settings(cat, Path(env["KUBECONFIG"].split(os.pathsep)[0]), context, timeout)
+    from toolkit import localenv
+
+    running = (localenv.status() or {}).get("cluster")
+    if running:
+        return Settings(cat, Path(running["kubeconfig"]), context or running.get("context"), timeout)
+    return Settings(cat, None, context, timeout)
