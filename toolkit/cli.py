@@ -40,7 +40,65 @@ def _add_chartify(sub: argparse._SubParsersAction) -> None:
 # --- localenv -----------------------------------------------------------------------------------------------
 
 def _add_localenv(sub: argparse._SubParsersAction) -> None:
-    pass
+    env = sub.add_parser("env", help="show the helm, registry and cluster chartkit uses (starts nothing)")
+    env.add_argument("--json", action="store_true", help="machine-readable output")
+    env.set_defaults(handler=_cmd_env)
+    up = sub.add_parser("up", help="build (first time) and start the local registry and cluster")
+    up.add_argument("--no-cluster", action="store_true", help="only helm and the registry")
+    up.add_argument("--json", action="store_true", help="print `chartkit env --json` afterwards")
+    up.set_defaults(handler=_cmd_up)
+    down = sub.add_parser("down", help="stop the local registry and cluster (by pid) and remove their state")
+    down.add_argument("--keep-data", action="store_true", help="keep certificates, registry blobs and etcd data")
+    down.set_defaults(handler=_cmd_down)
+
+
+def _progress() -> Callable[[str], None]:
+    import time
+
+    from rich.console import Console
+
+    console, started = Console(stderr=True, highlight=False), time.monotonic()
+    return lambda message: console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}")
+
+
+def _print_env(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(data)
+        return
+    helm, registry, cluster = data["helm"], data["registry"], data["cluster"]
+    print(f"helm      {helm['path']} ({helm['version']}, from {helm['source']})" if helm
+          else f"helm      none: {data.get('helm_hint', 'run `invoke up`')}")
+    print(f"registry  {registry['url']}  ca_file={registry['ca_file']}  registry_config={registry['registry_config']}"
+          if registry else "registry  not running (`chartkit up` starts it)")
+    print(f"cluster   {cluster['server']} {cluster['version']}  kubeconfig={cluster['kubeconfig']}  "
+          f"context={cluster['context']}" if cluster else "cluster   not running (`chartkit up` starts it)")
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from toolkit import localenv
+
+    _print_env(localenv.status(), args.json)
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from toolkit import localenv
+
+    progress = _progress()
+    localenv.ensure_helm(progress)
+    localenv.start_registry(progress)
+    if not args.no_cluster:
+        localenv.start_cluster(progress)
+    _print_env(localenv.status(), args.json)
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from toolkit import localenv
+
+    stopped = localenv.down(keep_data=args.keep_data)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
 
 
 # --- catalog ------------------------------------------------------------------------------------------------

@@ -87,29 +87,38 @@ def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | Non
 
 
 def status() -> dict[str, Any]:
-    """What runs where (nothing is started): helm, registry and cluster, each None when absent."""
+    """What runs where (nothing is started or built): helm, registry and cluster, each None when absent."""
+    from toolkit.deploy.helm import find_helm
     from toolkit.localenv import _cluster
 
-    helm_path = _cached_helm()
-    helm = None
-    if helm_path is not None:
-        ok = _build.reports_version(helm_path, ["version", "--template", "{{ .Version }}"], "v4.")
-        helm = {"path": str(helm_path), "version": _helm_version(helm_path) if ok else None}
+    data: dict[str, Any] = {"helm": None}
+    try:
+        helm_path = find_helm()
+    except LocalEnvError as exc:
+        data["helm_hint"] = str(exc)
+    else:
+        source = ("CHARTKIT_HELM" if os.environ.get("CHARTKIT_HELM")
+                  else "PATH" if shutil.which("helm") else "cache")
+        data["helm"] = {"path": str(helm_path), "version": _helm_version(helm_path), "source": source}
     registry = _registry.current()
     cluster = _cluster.current()
-    return {
-        "helm": helm,
+    data.update({
         "registry": registry.to_dict() if registry else None,
         "cluster": cluster.to_dict() if cluster else None,
         "state_dir": str(paths.state_root()),
         "cache_dir": str(paths.cache_root()),
-    }
+    })
+    return data
 
 
 def _helm_version(binary: Path) -> str | None:
     import subprocess
 
-    out = subprocess.run([str(binary), "version", "--template", "{{ .Version }}"], capture_output=True, text=True)
+    try:
+        out = subprocess.run([str(binary), "version", "--template", "{{ .Version }}"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     return out.stdout.strip() or None
 
 

@@ -203,7 +203,7 @@ def ensure_kubernetes(progress: Progress | None = None, *, version: str = paths.
             if ETCD in missing:
                 say(progress, f"building etcd {paths.ETCD_VERSION} (log: {log_file})")
                 total += _run_build(
-                    [go(), "build", "-trimpath", "-ldflags", kubernetes_ldflags(version), "-o", str(scratch / ETCD),
+                    [go(), "build", "-trimpath", "-ldflags", "-s -w", "-o", str(scratch / ETCD),
                      "go.etcd.io/etcd/server/v3"],
                     log_file=log_file, env=env, cwd=KUBERNETES_MODULE, what=f"etcd {paths.ETCD_VERSION}")
             built = _control_plane_ok(scratch, version)
