@@ -36,6 +36,26 @@ def test(c, k="", x=False):
 
 # --- localenv -----------------------------------------------------------------------------------------------
 
+@task(help={"cluster": "also start the local Kubernetes control plane (default: yes)",
+            "json": "print the environment as JSON afterwards"})
+def up(c, cluster=True, json=False):
+    """Build (first time: helm ~3 min, control plane 10-20 min) and start the local registry and cluster."""
+    args = ([] if cluster else ["--no-cluster"]) + (["--json"] if json else [])
+    if not c.run(f"{PY} -m toolkit.cli up {' '.join(args)}", warn=True, pty=False).ok:
+        raise Exit("unable to bring the local environment up (see above)", code=1)
+
+
+@task(help={"keep_data": "keep certificates, registry blobs and etcd data"})
+def down(c, keep_data=False):
+    """Stop the local registry and cluster (by pid) and remove their state."""
+    c.run(f"{PY} -m toolkit.cli down {'--keep-data' if keep_data else ''}", pty=False)
+
+
+@task(help={"json": "machine-readable output"})
+def status(c, json=False):
+    """Show what runs where: helm, the registry, the cluster (same as `chartkit env`)."""
+    c.run(f"{PY} -m toolkit.cli env {'--json' if json else ''}", pty=False)
+
 
 # --- catalog ------------------------------------------------------------------------------------------------
 
