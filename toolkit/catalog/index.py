@@ -222,9 +222,30 @@ def _schema_type(node: Mapping[str, Any]) -> str:
     return "any"
 
 
+def _value_type(value: Any) -> str:
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                       (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
+    return "null"
+
+
 def parameters(schema: Mapping[str, Any] | None, values: Any) -> list[dict[str, Any]]:
-    """Leaf parameters of values.schema.json, dotted names, defaults from the schema or values.yaml."""
+    """Leaf parameters of values.schema.json, dotted names, defaults from the schema or values.yaml.
+
+    A chart without a schema still lists the leaves of its values.yaml (type from the value, never locked).
+    """
     out: list[dict[str, Any]] = []
+    if not schema:
+        def leaves(value: Any, path: list[str]) -> None:
+            if isinstance(value, Mapping) and value:
+                for key, child in value.items():
+                    leaves(child, [*path, str(key)])
+            elif path:
+                out.append({"name": ".".join(path), "type": _value_type(value), "default": value, "locked": False})
+
+        leaves(values, [])
+        return out
 
     def walk(node: Any, path: list[str], value: Any) -> None:
         if not isinstance(node, Mapping):
@@ -248,8 +269,11 @@ def parameters(schema: Mapping[str, Any] | None, values: Any) -> list[dict[str, 
 _TEMPLATE_IMAGE = re.compile(r"""^\s*-?\s*image:\s*["']?([^"'{}\s#]+)["']?\s*(?:#.*)?$""", re.M)
 
 
-def images(values: Any, templates: Mapping[str, bytes]) -> list[str]:
-    """Images a default install deploys: image maps and image strings in values, literal images in templates."""
+def images(values: Any, templates: Mapping[str, bytes], *, app_version: str = "") -> list[str]:
+    """Images a default install deploys: image maps and image strings in values, literal images in templates.
+
+    An image map with an empty tag gets the chart's appVersion, the ``helm create`` convention.
+    """
     found: set[str] = set()
 
     def walk(node: Any, key: str = "") -> None:
@@ -257,8 +281,11 @@ def images(values: Any, templates: Mapping[str, bytes]) -> list[str]:
             repo = node.get("repository")
             if isinstance(repo, str) and repo and ("tag" in node or "digest" in node or key == "image"):
                 ref = f"{node['registry']}/{repo}" if node.get("registry") else repo
-                if node.get("tag") not in (None, ""):
-                    ref += f":{node['tag']}"
+                tag = node.get("tag")
+                if tag in (None, "") and not node.get("digest"):
+                    tag = app_version
+                if tag not in (None, ""):
+                    ref += f":{tag}"
                 if node.get("digest"):
                     ref += f"@{node['digest']}"
                 found.add(ref)
@@ -290,7 +317,8 @@ def build_entry(url: CatalogURL, type_name: str, tag: str, manifest: bytes, char
         schema = json.loads(files["values.schema.json"]) if "values.schema.json" in files else None
     except ValueError:
         schema = None
-    templates = {k: v for k, v in files.items() if k.startswith("templates/")}
+    # helm test hooks are not part of what an install deploys
+    templates = {k: v for k, v in files.items() if k.startswith("templates/") and not k.startswith("templates/tests/")}
     return {
         "name": str(chart_yaml.get("name") or type_name),
         "version": str(chart_yaml.get("version") or tag_to_version(tag) or tag),
@@ -305,7 +333,7 @@ def build_entry(url: CatalogURL, type_name: str, tag: str, manifest: bytes, char
         "deprecated": bool(deprecated or chart_yaml.get("deprecated")),
         "signed": any(layer.get("mediaType") == PROV_MEDIA_TYPE for layer in layers),
         "parameters": parameters(schema, values),
-        "images": images(values, templates),
+        "images": images(values, templates, app_version=str(chart_yaml.get("appVersion") or "")),
     }
 
 

@@ -13,6 +13,7 @@ version the catalog holds with other content is refused before anything is writt
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -44,8 +45,9 @@ class PackageOptions:
     app_version: str | None = None
     destination: Path = Path(".")
     catalog: str | None = None           # oci://HOST/NAMESPACE; needed by --bump and the "exists?" check
-    sign_key: str | None = None          # a GnuPG user id / key id / email
-    keyring: Path | None = None          # secret keyring for signing (see toolkit.catalog.sign)
+    sign_key: str | None = None          # a GnuPG user id / key id / email; produces <pkg>.tgz.prov
+    keyring: Path | None = None          # binary secret keyring; default: exported from GnuPG (toolkit.catalog.sign)
+    gnupg_home: Path | None = None       # where to export it from (default GNUPGHOME / ~/.gnupg)
     lint: bool = True
     strict_lint: bool = False
     ca_file: Path | None = None
@@ -153,8 +155,14 @@ def package(chart: Path, options: PackageOptions = PackageOptions(), *, helm: ob
         _pin_mtimes(work, epoch)
         out = Path(tmp) / "out"
         out.mkdir()
-        built = helm.package(work, out, version=version, app_version=options.app_version,
-                             sign_key=options.sign_key, keyring=options.keyring)
+        with contextlib.ExitStack() as stack:
+            keyring = options.keyring
+            if options.sign_key and keyring is None:
+                from toolkit.catalog.sign import secret_keyring
+
+                keyring = stack.enter_context(secret_keyring(options.gnupg_home, options.sign_key))
+            built = helm.package(work, out, version=version, app_version=options.app_version,
+                                 sign_key=options.sign_key, keyring=keyring)
         data = built.read_bytes()
         digest = digest_of(data)
         published = False
