@@ -59,6 +59,46 @@ def status(c, json=False):
 
 # --- catalog ------------------------------------------------------------------------------------------------
 
+def _chart_dirs(chart):
+    from pathlib import Path
+
+    if chart:
+        return [Path(chart)]
+    return sorted(p.parent for p in Path("charts").glob("*/Chart.yaml"))
+
+
+@task(help={"chart": "chart directory (default: every chart under charts/)",
+            "bump": "major|minor|patch|prerelease: next version after the catalog's highest",
+            "version": "explicit version", "out": "output directory (default out/packages)",
+            "sign_key": "GnuPG key to sign with (writes .prov)", "catalog": "oci://HOST/NAMESPACE"})
+def package(c, chart="", bump="", version="", out="out/packages", sign_key="", catalog=""):
+    """Lint and package charts reproducibly (same files → same bytes), checking versions against the catalog."""
+    charts = _chart_dirs(chart)
+    if not charts:
+        raise Exit("unable to package: no chart given and no charts/*/Chart.yaml", code=1)
+    for chart_dir in charts:
+        args = [str(chart_dir), "-o", out]
+        args += ["--bump", bump] if bump else (["--version", version] if version else [])
+        args += ["--sign", "--key", sign_key] if sign_key else []
+        args += ["--catalog", catalog] if catalog else []
+        if not c.run(f"{PY} -m toolkit.cli package {' '.join(args)}", warn=True, pty=False).ok:
+            raise Exit(f"unable to package {chart_dir} (see above)", code=1)
+
+
+@task(pre=[package], help={"to": "oci://HOST/NAMESPACE (default: CHARTKIT_CATALOG, the index's, the local one)",
+                           "out": "directory of the packages to publish (default out/packages)"})
+def publish(c, to="", out="out/packages"):
+    """Publish the packages (immutable versions) and update repo-index/ with what landed."""
+    import glob
+
+    packages = sorted(glob.glob(f"{out}/*.tgz"))
+    if not packages:
+        raise Exit(f"unable to publish: no packages in {out}", code=1)
+    args = packages + (["--to", to] if to else [])
+    if not c.run(f"{PY} -m toolkit.cli publish {' '.join(args)}", warn=True, pty=False).ok:
+        raise Exit("unable to publish every package (see above); re-run to finish", code=1)
+
+
 
 # --- instances ----------------------------------------------------------------------------------------------
 
