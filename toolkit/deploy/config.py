@@ -6,11 +6,11 @@ The catalog, first found wins:
 2. ``CHARTKIT_CATALOG``
 3. the project config file: ``.chartkit.yaml`` in the working directory or a parent
 4. the user config file: ``$XDG_CONFIG_HOME/chartkit/config.yaml`` (``~/.config/chartkit/config.yaml``)
-5. the local registry (``invoke up``), namespace ``catalog``, started on demand
+5. the local registry (``invoke up``), namespace ``charts`` (the catalog area's default), started on demand
 
 A config file is YAML: ``catalog: oci://HOST/NAMESPACE`` with optional ``caFile`` and ``registryConfig``
 (relative paths are relative to the file). TLS CA and credentials otherwise come from ``CHARTKIT_REGISTRY_CA``
-and helm's registry config (``HELM_REGISTRY_CONFIG``).
+and helm's registry config (``HELM_REGISTRY_CONFIG``), and from the local registry when the host is its.
 
 The cluster: ``--kubeconfig``/``--kube-context``, else ``KUBECONFIG``, else the local cluster when it runs,
 else ``~/.kube/config``.
@@ -27,7 +27,6 @@ from toolkit.errors import InputError
 
 __all__ = [
     "CatalogConfig",
-    "LOCAL_NAMESPACE",
     "PROJECT_FILE",
     "Settings",
     "resolve_catalog",
@@ -36,7 +35,6 @@ __all__ = [
 ]
 
 PROJECT_FILE = ".chartkit.yaml"
-LOCAL_NAMESPACE = "catalog"
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,21 @@ def _env_path(env: Mapping[str, str], name: str) -> Path | None:
 def resolve_catalog(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
                     cwd: Path | None = None, local: bool = True) -> CatalogConfig:
     """The catalog a command uses (see the module docstring for the order)."""
+    found = _resolve_catalog(explicit, env=env, cwd=cwd, local=local)
+    if found.ca_file and found.registry_config:
+        return found
+    from toolkit import localenv
+    from toolkit.catalog.oci import CatalogURL
+
+    running = localenv.status().get("registry") or {}
+    if running.get("host") == CatalogURL.parse(found.url).host:
+        return CatalogConfig(found.url, found.source, found.ca_file or Path(running["ca_file"]),
+                             found.registry_config or Path(running["registry_config"]))
+    return found
+
+
+def _resolve_catalog(explicit: str | None, *, env: Mapping[str, str] | None, cwd: Path | None,
+                     local: bool) -> CatalogConfig:
     from toolkit.catalog.oci import CatalogURL  # validates the URL's shape
 
     env = os.environ if env is None else env
@@ -114,9 +127,10 @@ def resolve_catalog(explicit: str | None = None, *, env: Mapping[str, str] | Non
         raise InputError("unable to find a catalog: no --catalog, CHARTKIT_CATALOG or config file",
                          hint=f"pass --catalog oci://HOST/NAMESPACE or write catalog: ... into {PROJECT_FILE}")
     from toolkit import localenv
+    from toolkit.catalog.settings import DEFAULT_NAMESPACE
 
     info = localenv.start_registry()
-    return CatalogConfig(f"{info.url}/{LOCAL_NAMESPACE}", "local registry", info.ca_file, info.registry_config)
+    return CatalogConfig(f"{info.url}/{DEFAULT_NAMESPACE}", "local registry", info.ca_file, info.registry_config)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""Fixtures for instance tests: a small type written in tmp_path and published to a per-test catalog."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {
+        "replicaCount": {"type": "integer", "minimum": 0},
+        "image": {"type": "object", "properties": {
+            "registry": {"type": "string", "const": "registry.example", "readOnly": True},
+            "repository": {"type": "string"},
+            "tag": {"type": "string"},
+        }},
+        "plan": {"type": "string", "enum": ["small", "large"]},
+        "resources": {"type": "object"},
+        "env": {"type": "array", "items": {"type": "object"}},
+        "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+VALUES = """\
+replicaCount: 2
+image:
+  registry: registry.example
+  repository: team/tiny
+  tag: "1.0"
+plan: small
+resources:
+  limits: {cpu: 100m, memory: 64Mi}
+env:
+  - {name: MODE, value: prod}
+nodeSelector: {}
+"""
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels: {app.kubernetes.io/instance: {{ .Release.Name | quote }}, app.kubernetes.io/name: tiny}
+spec:
+  replicas: {{ .Values.replicaCount | toJson }}
+  selector:
+    matchLabels: {app.kubernetes.io/instance: {{ .Release.Name | quote }}}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/instance: {{ .Release.Name | quote }}, app.kubernetes.io/name: tiny}
+    spec:
+      {{- with .Values.nodeSelector }}
+      nodeSelector: {{ toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: app
+          image: "{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          env: {{ toYaml .Values.env | nindent 12 }}
+            - name: PLAN
+              value: {{ .Values.plan | toJson }}
+          resources: {{ toYaml .Values.resources | nindent 12 }}
+"""
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+  labels: {app.kubernetes.io/instance: {{ .Release.Name | quote }}}
+data:
+  plan: {{ .Values.plan | toJson }}
+"""
+
+
+def write_tiny_chart(root: Path, name: str = "tiny", version: str = "1.0.0") -> Path:
+    """A small type with a locked parameter (image.registry), a plan enum and a labelled ConfigMap."""
+    chart = root / f"{name}-{version}" / name
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: v2
+        name: {name}
+        version: {version}
+        appVersion: "{version}"
+        description: a tiny type for instance tests
+        """))
+    (chart / "values.yaml").write_text(VALUES)
+    (chart / "values.schema.json").write_text(json.dumps(SCHEMA, indent=2))
+    (chart / "templates" / "deployment.yaml").write_text(DEPLOYMENT)
+    (chart / "templates" / "configmap.yaml").write_text(CONFIGMAP)
+    return chart
+
+
+def publish_chart(chart: Path, catalog_url: str, registry, version: str | None = None) -> str:
+    """Package and publish with the catalog's own API; returns the manifest digest."""
+    from toolkit.catalog.package import PackageOptions, package
+    from toolkit.catalog.publish import PublishOptions, publish
+
+    result = package(chart, PackageOptions(version=version, destination=chart.parent))
+    report = publish([result.path], PublishOptions(to=catalog_url, ca_file=registry.ca_file,
+                                                   registry_config=registry.registry_config))
+    report.raise_for_errors()
+    return report.results[0].manifest_digest
+
+
+@pytest.fixture
+def catalog(registry):
+    """A catalog of its own for one test: ``oci://HOST/t-<uuid8>`` with the local registry's CA and credentials."""
+    from toolkit.deploy.config import CatalogConfig
+
+    return CatalogConfig(f"{registry.url}/t-{uuid.uuid4().hex[:8]}", "test", registry.ca_file,
+                         registry.registry_config)
+
+
+@pytest.fixture
+def publish_tiny(tmp_path, catalog, registry) -> Callable[..., str]:
+    """Publish version V of the tiny type to the test's catalog; returns its digest."""
+    def _publish(version: str = "1.0.0", name: str = "tiny") -> str:
+        return publish_chart(write_tiny_chart(tmp_path, name, version), catalog.url, registry)
+    return _publish

@@ -1,0 +1,35 @@
+"""Install refuses bad values before any cluster call (real registry and helm; the cluster is unreachable)."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.deploy import instances
+from toolkit.deploy.config import Settings
+from toolkit.errors import InputError
+
+
+@pytest.fixture
+def no_cluster(tmp_path, catalog):
+    """Settings whose cluster cannot be reached: any cluster call would fail with a connection error."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("""apiVersion: v1
+kind: Config
+clusters: [{name: nowhere, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: nobody, user: {token: x}}]
+contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]
+current-context: nowhere
+""")
+    return Settings(catalog, kubeconfig, "nowhere", "20s")
+
+
+@pytest.mark.parametrize(("sets", "message"), [
+    (["image.registry=evil.example"],
+     r'type "tiny@1.0.0": parameter image.registry is locked by the type owner \(fixed at "registry.example"\)'),
+    (["plan=huge"], r"parameter plan: 'huge' is not one of \['small', 'large'\] \(rule: enum\)"),
+    (["replicaCount=-1"], r"parameter replicaCount: -1 is less than the minimum of 0 \(rule: minimum 0\)"),
+], ids=["locked", "enum", "minimum"])
+def test_install_refuses_values_before_any_cluster_call(no_cluster, publish_tiny, sets, message):
+    publish_tiny("1.0.0")
+    with pytest.raises(InputError, match=message):
+        instances.install(no_cluster, "t1", "tiny", instances.InstanceOptions(namespace="x", sets=tuple(sets)))
