@@ -305,7 +305,289 @@ def _cmd_catalog_deprecate(args: argparse.Namespace) -> int:
 # --- instances ----------------------------------------------------------------------------------------------
 
 def _add_instances(sub: argparse._SubParsersAction) -> None:
-    pass
+    from pathlib import Path
+
+    def common(p: argparse.ArgumentParser, *, namespace: bool = True, all_namespaces: bool = False) -> None:
+        if namespace:
+            p.add_argument("-n", "--namespace", default="default", help="namespace of the instance (default default)")
+        if all_namespaces:
+            p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+        p.add_argument("--catalog", help="oci://HOST/NAMESPACE (default: CHARTKIT_CATALOG, .chartkit.yaml, "
+                                         "~/.config/chartkit/config.yaml, the local registry)")
+        p.add_argument("--kubeconfig", help="kubeconfig (default: KUBECONFIG, the local cluster, ~/.kube/config)")
+        p.add_argument("--kube-context", help="kubeconfig context")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def values(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-f", "--values", dest="values_files", action="append", type=Path, default=[],
+                       metavar="FILE", help="values file (repeatable; later wins)")
+        p.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V",
+                       help="set a value like helm (typed: true/false/null/integers)")
+        p.add_argument("--set-string", dest="set_strings", action="append", default=[], metavar="K=V",
+                       help="set a value as a string")
+        p.add_argument("--timeout", default="5m", help="how long to wait for the rollout (default 5m)")
+
+    p = sub.add_parser("install", help="install an instance of a catalog type (values checked before any change)")
+    p.add_argument("instance", help="instance (release) name")
+    p.add_argument("type_ref", metavar="TYPE[@VERSION]", help="catalog type, newest release unless @VERSION")
+    p.add_argument("--take-ownership", action="store_true", help="adopt objects that exist already")
+    values(p)
+    common(p)
+    p.set_defaults(handler=_cmd_install)
+
+    p = sub.add_parser("upgrade", help="change an instance's values and/or version; --all-of TYPE for many")
+    p.add_argument("instance", nargs="?", help="instance name (or --all-of TYPE)")
+    p.add_argument("--to", metavar="VERSION|latest", help="target version (default: keep the version)")
+    p.add_argument("--all-of", metavar="TYPE", help="upgrade every instance of TYPE (-A: in every namespace)")
+    p.add_argument("--concurrency", type=int, default=4, help="parallel upgrades with --all-of (default 4)")
+    p.add_argument("--reset-values", action="store_true", help="start from the chart's defaults")
+    values(p)
+    common(p, all_namespaces=True)
+    p.set_defaults(handler=_cmd_upgrade)
+
+    p = sub.add_parser("rollback", help="roll an instance back (default: to the previous revision)")
+    p.add_argument("instance")
+    p.add_argument("revision", nargs="?", type=int)
+    p.add_argument("--timeout", default="5m")
+    common(p)
+    p.set_defaults(handler=_cmd_rollback)
+
+    p = sub.add_parser("uninstall", help="remove an instance")
+    p.add_argument("instance")
+    p.add_argument("--timeout", default="5m")
+    common(p)
+    p.set_defaults(handler=_cmd_uninstall)
+
+    p = sub.add_parser("recover", help="fix an instance stuck in pending-*: says what it will do, then does it")
+    p.add_argument("instance")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be done")
+    p.add_argument("--timeout", default="5m")
+    common(p)
+    p.set_defaults(handler=_cmd_recover)
+
+    p = sub.add_parser("instances", help="instances with type, version, digest, revision, status, out of date")
+    p.add_argument("--no-outdated", action="store_true", help="skip the catalog lookup")
+    common(p, all_namespaces=True)
+    p.set_defaults(handler=_cmd_instances)
+
+    p = sub.add_parser("history", help="an instance's revisions with type, version and digest")
+    p.add_argument("instance")
+    common(p)
+    p.set_defaults(handler=_cmd_history)
+
+    p = sub.add_parser("outdated", help="instances behind the newest release of their type",
+                       description="Exit codes: 0 none out of date (or no --fail-on-outdated), 3 some are.")
+    p.add_argument("--fail-on-outdated", action="store_true", help="exit 3 when an instance is out of date")
+    common(p, all_namespaces=True)
+    p.set_defaults(handler=_cmd_outdated)
+
+    p = sub.add_parser("drift", help="live changes behind the chart's back, who made them and when",
+                       description="Exit codes: 0 clean, 3 drift, 4 compliance violation (a locked parameter's "
+                                   "field changed).")
+    p.add_argument("instance", nargs="?", help="instance name (or -A)")
+    common(p, all_namespaces=True)
+    p.set_defaults(handler=_cmd_drift)
+
+
+def _instance_settings(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+    from toolkit.deploy.config import resolve_settings
+
+    return resolve_settings(catalog=args.catalog, kubeconfig=args.kubeconfig, context=args.kube_context,
+                            timeout=getattr(args, "timeout", "5m"))
+
+
+def _instance_options(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+    from toolkit.deploy.instances import InstanceOptions
+
+    return InstanceOptions(namespace=args.namespace, values_files=tuple(args.values_files), sets=tuple(args.sets),
+                           set_strings=tuple(args.set_strings), timeout=args.timeout,
+                           reset_values=getattr(args, "reset_values", False),
+                           take_ownership=getattr(args, "take_ownership", False))
+
+
+def _report(result: Any, as_json: bool) -> int:
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        print(result.line())
+    return 0
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    settings = _instance_settings(args)
+    return _report(instances.install(settings, args.instance, args.type_ref, _instance_options(args),
+                                     progress=None if args.json else _err), args.json)
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+    from toolkit.errors import InputError
+
+    settings = _instance_settings(args)
+    if args.all_of:
+        if args.instance or args.values_files or args.sets or args.set_strings:
+            raise InputError("unable to upgrade: --all-of TYPE takes no instance name and no values",
+                             hint="change values per instance: chartkit upgrade NAME --set ...")
+        return _upgrade_all(args, settings)
+    if not args.instance:
+        raise InputError("unable to upgrade: give an instance name or --all-of TYPE")
+    return _report(instances.upgrade(settings, args.instance, _instance_options(args), to=args.to), args.json)
+
+
+def _upgrade_all(args: argparse.Namespace, settings: Any) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from toolkit.deploy import instances
+
+    namespace = None if args.all_namespaces else args.namespace
+    console = Console(stderr=True)
+    with Progress(TextColumn("upgrading {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, disable=args.json) as bar:
+        task = bar.add_task(args.all_of, total=None)
+        outcomes = instances.upgrade_all_of(
+            settings, args.all_of, to=args.to or "latest", namespace=namespace, concurrency=args.concurrency,
+            timeout=args.timeout, on_start=lambda found: bar.update(task, total=len(found)),
+            progress=lambda o: (bar.advance(task), bar.console.print(
+                f"  {'ok  ' if o.ok else 'FAIL'} {o.namespace}/{o.name}: "
+                + (o.result.line() if o.result else o.error))))
+    failed = [o for o in outcomes if not o.ok]
+    if args.json:
+        _print_json({"upgraded": len(outcomes) - len(failed), "failed": len(failed),
+                     "outcomes": [o.to_json() for o in outcomes]})
+    else:
+        print(f"{args.all_of}: {len(outcomes) - len(failed)} upgraded, {len(failed)} failed"
+              + (f" ({', '.join(f'{o.namespace}/{o.name}' for o in failed)})" if failed else ""))
+    return 1 if failed else 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    result = instances.rollback(_instance_settings(args), args.instance, args.revision, namespace=args.namespace,
+                                timeout=args.timeout)
+    return _report(result, args.json)
+
+
+def _cmd_uninstall(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    inst = instances.uninstall(_instance_settings(args), args.instance, namespace=args.namespace,
+                               timeout=args.timeout)
+    if args.json:
+        _print_json({"uninstalled": inst.to_json()})
+    else:
+        print(f"uninstalled {inst.namespace}/{inst.name} ({inst.type} {inst.version})")
+    return 0
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    settings = _instance_settings(args)
+    plan = instances.recover(settings, args.instance, namespace=args.namespace, apply=False)
+    text = plan.describe(args.instance, args.namespace)
+    if args.dry_run or plan.action is instances.RecoveryAction.NONE:
+        if args.json:
+            _print_json({"action": plan.action.value, "revision": plan.revision, "reason": plan.reason,
+                         "applied": False})
+        else:
+            print(("would " if plan.action is not instances.RecoveryAction.NONE else "") + text)
+        return 0
+    _err(f"recover: will {text}")
+    instances.recover(settings, args.instance, namespace=args.namespace, apply=True, timeout=args.timeout)
+    if args.json:
+        _print_json({"action": plan.action.value, "revision": plan.revision, "reason": plan.reason, "applied": True})
+    else:
+        print(f"recovered: {text}")
+    return 0
+
+
+def _short_digest(digest: str) -> str:
+    return digest[:19] if digest else "-"
+
+
+def _cmd_instances(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    settings = _instance_settings(args)
+    namespace = None if args.all_namespaces else args.namespace
+    if args.no_outdated:
+        rows = [instances.OutdatedRow(i, None, False, "not checked")
+                for i in instances.list_instances(settings, namespace=namespace)]
+    else:
+        rows, _requests = instances.outdated(settings, namespace=namespace)
+    if args.json:
+        _print_json([r.to_json() for r in rows])
+        return 0
+    _table(["NAMESPACE", "NAME", "TYPE", "VERSION", "DIGEST", "REV", "STATUS", "OUTDATED"],
+           [[r.instance.namespace, r.instance.name, r.instance.type, r.instance.version,
+             _short_digest(r.instance.digest), str(r.instance.revision), r.instance.status,
+             (f"yes ({r.latest})" if r.outdated else ("no" if r.latest else r.note or "-"))] for r in rows])
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    rows = instances.history(_instance_settings(args), args.instance, namespace=args.namespace)
+    if args.json:
+        _print_json(rows)
+        return 0
+    _table(["REV", "UPDATED", "STATUS", "TYPE", "VERSION", "DIGEST", "DESCRIPTION"],
+           [[str(r["revision"]), str(r["updated"])[:19], r["status"], r["type"], r["version"],
+             _short_digest(r["digest"]), r["description"]] for r in rows])
+    return 0
+
+
+def _cmd_outdated(args: argparse.Namespace) -> int:
+    from toolkit.deploy import instances
+
+    settings = _instance_settings(args)
+    rows, requests = instances.outdated(settings, namespace=None if args.all_namespaces else args.namespace)
+    behind = [r for r in rows if r.outdated]
+    if args.json:
+        _print_json({"catalog": settings.catalog.url, "registryRequests": requests, "outdated": len(behind),
+                     "instances": [r.to_json() for r in rows]})
+    else:
+        for r in behind:
+            print(f"{r.instance.namespace}/{r.instance.name}: {r.instance.type} {r.instance.version} -> {r.latest}")
+        _err(f"{len(behind)} of {len(rows)} instances out of date ({requests} registry requests)")
+    return 3 if behind and args.fail_on_outdated else 0
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    from toolkit.deploy import drift, instances
+    from toolkit.errors import InputError
+
+    settings = _instance_settings(args)
+    if args.all_namespaces or not args.instance:
+        if not args.all_namespaces:
+            raise InputError("unable to check drift: give an instance name or -A")
+        targets = [(i.name, i.namespace) for i in instances.list_instances(settings)]
+    else:
+        targets = [(args.instance, args.namespace)]
+    helm, kube = settings.helm(), settings.kube()
+    reports = [drift.drift(settings, name, namespace=ns, helm=helm, kube=kube) for name, ns in targets]
+    code = max((r.exit_code for r in reports), default=drift.ExitCode.CLEAN)
+    if args.json:
+        _print_json(reports[0].to_json() if args.instance and not args.all_namespaces
+                    else [r.to_json() for r in reports])
+    else:
+        for report in reports:
+            state = {0: "no drift", 3: "drift", 4: "drift with compliance violations"}[int(report.exit_code)]
+            print(f"{report.namespace}/{report.instance}: {state}")
+            for change in report.changes:
+                print(f"  {change.line()}")
+    return int(code)
 
 
 # --- main ---------------------------------------------------------------------------------------------------
