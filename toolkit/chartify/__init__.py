@@ -1,0 +1,122 @@
+"""chartify: turn an app's objects (files, stdin or a live namespace) into a parameterized Helm chart.
+
+    read (read.py) → clean (clean.py) → components + parameters (params.py) → owner's overrides (overrides.py)
+    → chart files (write.py, schema.py, emit.py) in a temp dir → verify (verify.py) → move into place
+
+``chartify()`` is the one operation; ``verify()`` re-checks a chart against a source.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from toolkit.chartify.read import ReadOptions, SourceObject
+from toolkit.errors import InputError
+
+__all__ = ["ChartifyOptions", "ChartifyResult", "chartify", "load_source", "verify"]
+
+log = logging.getLogger(__name__)
+
+_CHART_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChartifyOptions:
+    """What to generate and where; the CLI's defaults are these."""
+
+    name: str
+    version: str = "0.1.0"
+    app_version: str | None = None
+    output: Path | None = None  # default: ./<name>
+    overrides: Path | None = None  # default: <output>/.chartify-overrides.yaml when it exists
+    verify: bool = True
+    description: str | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+
+
+@dataclass(frozen=True)
+class ChartifyResult:
+    chart: Path
+    objects: int
+    skipped: dict[str, str]
+    parameters: int
+    locked: int
+    components: dict[str, list[str]]
+    warnings: list[str]
+    verification: Any = None  # verify.VerifyResult when verified
+
+
+def load_source(sources: Sequence[str], *, options: ReadOptions = ReadOptions(), stdin: Any = None,
+                kube: Any = None) -> tuple[list[SourceObject], dict[str, str]]:
+    """Read and clean: the objects a chart must reproduce, and what was skipped (id → reason)."""
+    from toolkit.chartify.clean import clean_objects
+    from toolkit.chartify.read import read_sources
+
+    cleaned = clean_objects(read_sources(sources, options=options, stdin=stdin, kube=kube))
+    if not cleaned.objects:
+        raise InputError(f"unable to chartify {', '.join(sources)}: every object is made by the cluster or a "
+                         "controller", hint="point at the app's own objects (Deployments, Services, ...)")
+    return cleaned.objects, cleaned.skipped
+
+
+def _check_options(options: ChartifyOptions) -> None:
+    if not _CHART_NAME.match(options.name) or len(options.name) > 53:
+        raise InputError(f'unable to use chart name "{options.name}": use lowercase letters, digits and dashes '
+                         "(at most 53 characters)")
+    if not _SEMVER.match(options.version):
+        raise InputError(f'unable to use chart version "{options.version}": not a semantic version like 1.2.3')
+
+
+def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = None, stdin: Any = None,
+             kube: Any = None, progress: Progress | None = None) -> ChartifyResult:
+    """Generate the chart for ``sources`` into ``options.output`` (atomically), verified unless told not to."""
+    from toolkit.chartify.overrides import OVERRIDES_FILE, Overrides, apply_overrides, load_overrides
+    from toolkit.chartify.params import build_model
+    from toolkit.chartify.write import chart_files, discard, replace_dir, stage
+
+    say = progress or (lambda _msg: None)
+    _check_options(options)
+    dest = (options.output or Path(options.name)).resolve()
+    objects, skipped = load_source(sources, options=options.read, stdin=stdin, kube=kube)
+    say(f"read {len(objects)} objects" + (f" ({len(skipped)} made by the cluster skipped)" if skipped else ""))
+    model = build_model(objects, name=options.name, version=options.version, app_version=options.app_version)
+    overrides_path = options.overrides or (dest / OVERRIDES_FILE if (dest / OVERRIDES_FILE).is_file() else None)
+    overrides = load_overrides(overrides_path) if overrides_path else Overrides()
+    locks = apply_overrides(model, overrides)
+    for warning in model.warnings:
+        log.warning("%s", warning)
+    files = chart_files(model, locks=locks, overrides=overrides, description=options.description)
+    staged = stage(files, dest.parent, options.name)
+    verification = None
+    try:
+        if options.verify:
+            from toolkit.chartify.verify import verify_chart
+
+            say("verifying: helm lint --strict, helm template with defaults, object-by-object comparison")
+            verification = verify_chart(staged, objects, helm=helm)
+    except BaseException:
+        discard(staged)
+        raise
+    replace_dir(staged, dest)
+    say(f"wrote {dest}")
+    return ChartifyResult(chart=dest, objects=len(objects), skipped=skipped, parameters=len(model.params),
+                          locked=sum(1 for p in model.params.values() if p.locked),
+                          components=model.components, warnings=list(model.warnings), verification=verification)
+
+
+def verify(chart: Path, sources: Sequence[str], *, helm: Any = None, read: ReadOptions = ReadOptions(),
+           stdin: Any = None, kube: Any = None, namespace: str | None = None) -> Any:
+    """Check that ``chart`` rendered with defaults reproduces ``sources`` (see verify.py)."""
+    from toolkit.chartify.verify import VerifyOptions, verify_chart
+
+    if not (chart / "Chart.yaml").is_file():
+        raise InputError(f'unable to verify "{chart}": no Chart.yaml there', hint="pass a chart directory")
+    objects, _ = load_source(sources, options=read, stdin=stdin, kube=kube)
+    return verify_chart(chart, objects, helm=helm, options=VerifyOptions(namespace=namespace))

@@ -1,0 +1,106 @@
+"""A small YAML emitter for chart files: values.yaml with a comment per key, and object templates.
+
+Why not ruamel's dumper: Helm reads values.yaml with go-yaml, which follows YAML 1.1 (``yes``/``on`` are booleans,
+``0755`` is octal), and templates must mix Helm expressions into the YAML text. Emitting strings as JSON (always
+valid YAML double-quoted scalars) unless they are unambiguous plain words keeps every type exactly as parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Callable, Mapping
+
+from toolkit.chartify.model import Emit, Expr, Ref
+
+__all__ = ["scalar", "yaml_lines"]
+
+_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]*$")
+_YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+_UNSAFE_CHARS = re.compile("[\u007f-\u009f\u2028\u2029\ufeff]")
+
+
+def _quote(text: str) -> str:
+    out = json.dumps(text, ensure_ascii=False)
+    return _UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", out)
+
+
+def scalar(value: Any, *, template: bool = False) -> str:
+    """One scalar as YAML text that go-yaml and ruamel (YAML 1.1) both read back to the same value."""
+    if value is None:
+        text = "null"
+    elif value is True:
+        text = "true"
+    elif value is False:
+        text = "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        if math.isnan(value):
+            text = ".nan"
+        elif math.isinf(value):
+            text = ".inf" if value > 0 else "-.inf"
+        else:
+            text = repr(value)
+            if "e" in text and "." not in text.split("e")[0]:
+                text = text.replace("e", ".0e", 1)  # YAML 1.1 floats need a dot in the mantissa
+    else:
+        text = str(value)
+        if not (_PLAIN.match(text) and text.lower() not in _YAML11_WORDS):
+            text = _quote(text)
+    if template and "{{" in text:
+        text = text.replace("{{", '{{ "{{" }}')  # literal braces in data render back unchanged
+    return text
+
+
+def _key(key: Any, template: bool) -> str:
+    return scalar(key if isinstance(key, str) else key, template=template)
+
+
+def yaml_lines(node: Any, *, indent: int = 0, template: bool = False, resolve: Callable[[Ref], str] | None = None,
+               comments: Mapping[tuple[Any, ...], str] | None = None, path: tuple[Any, ...] = ()) -> list[str]:
+    """Block-style YAML lines for a mapping or list (``Expr`` nodes become Helm actions)."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub = path + (key,)
+            if comments and sub in comments:
+                lines.extend(f"{pad}# {line}" for line in comments[sub].splitlines())
+            head = f"{pad}{_key(key, template)}:"
+            lines.extend(_entry(head, value, indent, template, resolve, comments, sub))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            head = f"{pad}-"
+            lines.extend(_entry(head, value, indent, template, resolve, comments, path + (i,), in_list=True))
+    else:
+        raise TypeError(f"expected a mapping or a list, got {type(node).__name__}")
+    return lines
+
+
+def _entry(head: str, value: Any, indent: int, template: bool, resolve: Any, comments: Any,
+           path: tuple[Any, ...], in_list: bool = False) -> list[str]:
+    child = indent + 2
+    if isinstance(value, Expr):
+        text = value.render(resolve)
+        if value.emit is Emit.BLOCK:
+            return [f"{head} {{{{- toYaml {text} | nindent {child} }}}}"]
+        return [f"{head} {{{{ {text} }}}}"]
+    if isinstance(value, dict) and value:
+        body = yaml_lines(value, indent=child, template=template, resolve=resolve, comments=comments, path=path)
+        if in_list:  # "- key: v" keeps the first entry on the dash line
+            first = next(i for i, ln in enumerate(body) if not ln.lstrip().startswith("#"))
+            return body[:first] + [f"{head} {body[first][child:]}"] + body[first + 1:]
+        return [head, *body]
+    if isinstance(value, list) and value:
+        body = yaml_lines(value, indent=child if in_list else indent, template=template, resolve=resolve,
+                          comments=comments, path=path)
+        if in_list:
+            return [f"{head} {body[0][child:]}", *body[1:]]
+        return [head, *body]
+    if isinstance(value, dict):
+        return [f"{head} {{}}"]
+    if isinstance(value, list):
+        return [f"{head} []"]
+    return [f"{head} {scalar(value, template=template)}"]

@@ -1,0 +1,261 @@
+"""Read Kubernetes objects from files, directories, stdin or a live namespace, as plain dicts.
+
+Every source yields the same thing, a list of ``SourceObject`` (the object plus where it came from), so the live
+cluster is a second reader of the same objects, not a second pipeline. YAML is parsed the way the Kubernetes API
+server parses it (YAML 1.1 via go-yaml v2: ``yes`` is a boolean, ``0755`` is octal), with two deliberate
+exceptions: timestamps stay strings (the API treats them as strings) and a bare ``=`` is a string (CRD enums).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from toolkit.errors import InputError
+
+__all__ = [
+    "CLUSTER_PREFIX",
+    "MAX_FILE_BYTES",
+    "ReadOptions",
+    "SourceObject",
+    "load_documents",
+    "object_id",
+    "read_sources",
+]
+
+log = logging.getLogger(__name__)
+
+CLUSTER_PREFIX = "cluster:"
+#: a manifest file larger than this is refused: real app manifests are kilobytes, and a huge file is usually a
+#: mistake (a dump, a binary) that would make the chart unreadable.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+#: files that look like manifests but configure tools; they hold no object
+TOOL_KINDS = {"Kustomization", "Component"}
+TOOL_GROUPS = ("kustomize.config.k8s.io/", "config.kubernetes.io/")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How sources are read."""
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    #: the namespace objects without one are assumed to live in (the release namespace when rendering)
+    default_namespace: str | None = None
+    #: where ``cluster:`` sources are read (default: $KUBECONFIG or ~/.kube/config, its current context)
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """One Kubernetes object and where it was read: ``origin`` is a path, ``-`` or ``cluster:NS``."""
+
+    obj: dict[str, Any]
+    origin: str
+    index: int  # document index within origin (0-based); for List items, the document's index
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin} (document {self.index})"
+
+    @property
+    def id(self) -> str:
+        return object_id(self.obj)
+
+
+def object_id(obj: dict[str, Any]) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped or namespace-less): one object's identity."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{obj.get('kind')}/{ns}/{meta.get('name')}" if ns else f"{obj.get('kind')}/{meta.get('name')}"
+
+
+def _api_group(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def identity_key(obj: dict[str, Any], default_namespace: str | None = None) -> tuple[str, str, str, str]:
+    """Two objects are duplicates when group, kind, namespace and name match (the API version may differ)."""
+    meta = obj.get("metadata") or {}
+    return (_api_group(str(obj.get("apiVersion", ""))), str(obj.get("kind")),
+            str(meta.get("namespace") or default_namespace or ""), str(meta.get("name")))
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
+
+    class _Constructor(SafeConstructor):
+        """go-yaml v2 semantics for what the API server sees; timestamps and ``=`` stay strings."""
+
+    _Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: c.construct_scalar(n))
+    _Constructor.add_constructor("tag:yaml.org,2002:value", lambda c, n: c.construct_scalar(n))
+    y = YAML(typ="safe", pure=True)
+    y.version = (1, 1)
+    y.Constructor = _Constructor
+    return y
+
+
+_YAML = None
+
+
+def load_documents(text: str, origin: str) -> list[Any]:
+    """Parse a multi-document YAML stream; a syntax error names the file, document and line."""
+    global _YAML
+    if _YAML is None:
+        _YAML = _yaml()
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    docs: list[Any] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ruamel warns about YAML 1.1 floats without a dot; go-yaml accepts them
+        try:
+            for doc in _YAML.load_all(io.StringIO(text)):
+                docs.append(doc)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f", line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            problem = (exc.problem or exc.context or "invalid YAML").strip()
+            raise InputError(f'unable to parse "{origin}" (document {len(docs)}{line}): {problem}',
+                             hint="fix the YAML syntax") from exc
+        except YAMLError as exc:
+            raise InputError(f'unable to parse "{origin}" (document {len(docs)}): {exc}'.splitlines()[0],
+                             hint="fix the YAML syntax") from exc
+    return docs
+
+
+def _expand_paths(source: str) -> list[Path]:
+    path = Path(source)
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in YAML_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        if not found:
+            raise InputError(f'unable to read "{source}": the directory holds no .yaml, .yml or .json file')
+        return found
+    if not path.exists():
+        raise InputError(f'unable to read "{source}": no such file or directory')
+    return [path]
+
+
+def _read_text(path: Path, options: ReadOptions) -> str:
+    try:
+        size = path.stat().st_size
+        if size > options.max_file_bytes:
+            raise InputError(
+                f'unable to read "{path}": {size / 1e6:.1f} MB exceeds the {options.max_file_bytes / 1e6:.1f} MB '
+                "limit per manifest file", hint="split it, or drop what is not part of the app (dumps, binaries)")
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise InputError(f'unable to read "{path}": permission denied', hint="check the file mode") from exc
+    except IsADirectoryError as exc:  # pragma: no cover - _expand_paths handles directories
+        raise InputError(f'unable to read "{path}": is a directory') from exc
+    except OSError as exc:
+        raise InputError(f'unable to read "{path}": {exc.strerror or exc}') from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f'unable to read "{path}": not UTF-8 text (byte {exc.start})',
+                         hint="pass Kubernetes manifests as YAML or JSON") from exc
+
+
+def _check_object(doc: Any, origin: str, index: int, item: int | None = None) -> None:
+    where = f'"{origin}" (document {index}' + (f", List item {item})" if item is not None else ")")
+    if not isinstance(doc, dict):
+        raise InputError(f"unable to use {where}: expected a Kubernetes object (a mapping), got "
+                         f"{type(doc).__name__}", hint="each YAML document must be one object")
+    missing = [f for f in ("apiVersion", "kind") if not isinstance(doc.get(f), str) or not doc.get(f)]
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    label = f'{doc.get("kind") or "object"} "{name or "?"}"'
+    if missing:
+        raise InputError(f"unable to use {where}: {label} has no {missing[0]}",
+                         hint="is this a Kubernetes manifest? every object needs apiVersion, kind and metadata.name")
+    if not isinstance(meta, dict):
+        raise InputError(f"unable to use {where}: {label} has no metadata",
+                         hint="every object needs metadata.name")
+    if not isinstance(name, str) or not name:
+        if meta.get("generateName"):
+            raise InputError(f"unable to use {where}: {label} has metadata.generateName but no metadata.name",
+                             hint="a chart must name its objects; set metadata.name")
+        raise InputError(f"unable to use {where}: {label} has no metadata.name", hint="set metadata.name")
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise InputError(f"unable to use {where}: {label} field metadata.{field} must be a mapping")
+
+
+def _objects_from_docs(docs: Iterable[Any], origin: str) -> Iterator[SourceObject]:
+    for index, doc in enumerate(docs):
+        if doc is None:
+            continue  # empty documents (a trailing ---) are normal
+        if isinstance(doc, dict) and (doc.get("kind") in TOOL_KINDS
+                                      or str(doc.get("apiVersion", "")).startswith(TOOL_GROUPS)):
+            log.info("skipping %s (document %d): a %s configures a tool, it is not an object",
+                     origin, index, doc.get("kind"))
+            continue
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            for item_no, item in enumerate(doc["items"]):
+                _check_object(item, origin, index, item_no)
+                yield SourceObject(item, origin, index)
+            continue
+        _check_object(doc, origin, index)
+        yield SourceObject(doc, origin, index)
+
+
+def _read_cluster(source: str, options: ReadOptions, client: Any) -> list[SourceObject]:
+    spec = source[len(CLUSTER_PREFIX):]
+    namespace, _, selector = spec.partition("?")
+    if not namespace:
+        raise InputError(f'unable to read "{source}": no namespace', hint="use cluster:NAMESPACE[?selector]")
+    if client is None:
+        from toolkit.deploy.kube import Kube  # lazy: the kubernetes client is slow to import
+
+        client = Kube(options.kubeconfig, options.context)
+    items = client.list_namespace_objects(namespace, selector or None)
+    return list(_objects_from_docs([{"kind": "List", "items": list(items)}], source))
+
+
+def read_sources(sources: Sequence[str], *, options: ReadOptions = ReadOptions(),
+                 stdin: io.TextIOBase | None = None, kube: Any = None) -> list[SourceObject]:
+    """Read every object from ``sources`` (files, directories, ``-``, ``cluster:NS[?selector]``), in order.
+
+    Raises ``InputError`` for anything that is not a readable, well-formed object, for duplicates, and for input
+    holding no object at all. ``kube`` is a ``toolkit.deploy.kube.Kube`` for ``cluster:`` sources (default: one
+    made from ``options.kubeconfig``/``options.context``).
+    """
+    if not sources:
+        raise InputError("unable to read the app: no source given", hint="pass files, directories, - or cluster:NS")
+    objects: list[SourceObject] = []
+    for source in sources:
+        if source.startswith(CLUSTER_PREFIX):
+            objects.extend(_read_cluster(source, options, kube))
+            continue
+        if source == "-":
+            stream = stdin or sys.stdin
+            text = stream.read()
+            if len(text.encode("utf-8", errors="replace")) > options.max_file_bytes:
+                raise InputError(f'unable to read "-": stdin exceeds the {options.max_file_bytes / 1e6:.1f} MB limit')
+            objects.extend(_objects_from_docs(load_documents(text, "-"), "-"))
+            continue
+        for path in _expand_paths(source):
+            text = _read_text(path, options)
+            objects.extend(_objects_from_docs(load_documents(text, str(path)), str(path)))
+    if not objects:
+        raise InputError(f"unable to read the app from {', '.join(sources)}: no Kubernetes object found",
+                         hint="the input is empty or holds only comments and tool configuration")
+    seen: dict[tuple[str, str, str, str], SourceObject] = {}
+    for item in objects:
+        key = identity_key(item.obj, options.default_namespace)
+        if key in seen:
+            first = seen[key]
+            raise InputError(f'unable to use "{item.origin}" (document {item.index}): {item.id} duplicates the '
+                             f"object at {first.where}", hint="pass each object once")
+        seen[key] = item
+    log.debug("read %d objects from %d sources", len(objects), len(sources))
+    return objects
