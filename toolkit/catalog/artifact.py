@@ -150,7 +150,11 @@ def chart_metadata(chart_yaml: Mapping[str, Any]) -> dict[str, Any]:
     if "annotations" in meta:
         meta["annotations"] = {str(k): str(v) for k, v in sorted(meta["annotations"].items())}
     if "dependencies" in meta:
-        meta["dependencies"] = [_sorted_maps(_struct(d or {}, _DEPENDENCY_FIELDS)) for d in meta["dependencies"]]
+        deps = [_struct(d or {}, _DEPENDENCY_FIELDS) for d in meta["dependencies"]]
+        for dep in deps:
+            if "import-values" in dep:
+                dep["import-values"] = _sorted_maps(dep["import-values"])
+        meta["dependencies"] = deps
     return meta
 
 

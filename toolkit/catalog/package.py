@@ -106,6 +106,25 @@ def _pin_lock(chart: Path, epoch: int) -> None:
         lock.write_text(text)
 
 
+def _copy_local_dependencies(chart: Path, work: Path, dependencies: list, root: Path) -> None:
+    """Copy relative ``file://`` dependencies beside the copy so they resolve as from the source (Chart.yaml unchanged)."""
+    for dep in dependencies:
+        repo = str((dep or {}).get("repository") or "")
+        if not repo.startswith("file://") or repo[len("file://"):].startswith("/"):
+            continue
+        rel = repo[len("file://"):]
+        target = (chart / rel).resolve()
+        link = Path(os.path.normpath(work / rel))  # where the copy expects it
+        if not target.is_dir():
+            raise InputError(f'unable to package "{chart}": dependency "{dep.get("name")}" points at {repo}, '
+                             f"which is not a directory ({target})")
+        if root not in link.parents or link.exists():
+            raise InputError(f'unable to package "{chart}": dependency path {repo} climbs too far; use a path '
+                             f"at most three levels up or an absolute file:// path")
+        # a copy, not a symlink: helm packages the dependency with its files' mtimes, which we pin too
+        shutil.copytree(target, link, symlinks=False)
+
+
 def _resolve_version(chart: Path, meta: dict, options: PackageOptions,
                      catalog_versions: Callable[[], list[str]] | None) -> str:
     if options.version and options.bump:
@@ -143,9 +162,12 @@ def package(chart: Path, options: PackageOptions = PackageOptions(), *, helm: ob
     destination = options.destination.resolve()
     destination.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chartkit-package-") as tmp:
-        work = Path(tmp) / "src" / name
+        # deep enough that file://../ dependencies can be mirrored beside the copy (see _copy_local_dependencies)
+        work = Path(tmp).joinpath("src", "a", "b", "c", name)
         shutil.copytree(chart, work, symlinks=False)
         if meta.get("dependencies"):
+            _copy_local_dependencies(chart, work, meta["dependencies"], Path(tmp))
+            _pin_mtimes(Path(tmp) / "src", epoch)
             had_lock = (work / "Chart.lock").is_file()
             helm.dependency_build(work)
             if not had_lock:
