@@ -1,0 +1,126 @@
+"""Instances against the real local cluster and registry: lifecycle, failed upgrades, outdated, recovery."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import pytest
+
+from toolkit.deploy import instances
+from toolkit.deploy.config import Settings
+from toolkit.deploy.instances import InstanceOptions, RecoveryAction
+from toolkit.errors import DeployError
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+def settings(catalog, cluster):
+    return Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
+
+
+def _container(kube, name, namespace):
+    dep = kube.wait_deployment_available(name, namespace, timeout=60)
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    return container["image"], {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def test_lifecycle_install_upgrade_rollback_uninstall(settings, kube, namespace, publish_tiny):
+    d1 = publish_tiny("1.0.0")
+    opts = InstanceOptions(namespace=namespace)
+
+    r = instances.install(settings, "web", "tiny@1.0.0", opts)
+    assert (r.revision, r.status, r.version, r.digest) == (1, "deployed", "1.0.0", d1)
+    assert _container(kube, "web", namespace) == ("registry.example/team/tiny:1.0", {"MODE": "prod", "PLAN": "small"})
+
+    r = instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+    assert (r.revision, r.version, r.note) == (2, "1.0.0", "values")
+    assert _container(kube, "web", namespace)[1]["PLAN"] == "large"
+
+    d2 = publish_tiny("1.1.0")
+    r = instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("image.tag=1.1",)),
+                          to="latest")
+    assert (r.revision, r.version, r.digest, r.note) == (3, "1.1.0", d2, "from 1.0.0")
+    # the values change of revision 2 survives the version upgrade
+    assert _container(kube, "web", namespace) == ("registry.example/team/tiny:1.1", {"MODE": "prod", "PLAN": "large"})
+
+    r = instances.rollback(settings, "web", 1, namespace=namespace)
+    assert (r.revision, r.status, r.version, r.digest) == (4, "deployed", "1.0.0", d1)
+    assert _container(kube, "web", namespace) == ("registry.example/team/tiny:1.0", {"MODE": "prod", "PLAN": "small"})
+
+    [inst] = instances.list_instances(settings, namespace=namespace)
+    assert (inst.name, inst.type, inst.version, inst.digest, inst.revision) == ("web", "tiny", "1.0.0", d1, 4)
+    rows = instances.history(settings, "web", namespace=namespace)
+    assert [(h["revision"], h["version"], h["digest"]) for h in rows] == [
+        (1, "1.0.0", d1), (2, "1.0.0", d1), (3, "1.1.0", d2), (4, "1.0.0", d1)]
+    assert rows[0]["description"].endswith(f"/tiny:1.0.0@{d1}")
+
+    gone = instances.uninstall(settings, "web", namespace=namespace)
+    assert gone.version == "1.0.0"
+    assert kube.get("apps/v1", "Deployment", "web", namespace, missing_ok=True) is None
+    assert instances.list_instances(settings, namespace=namespace) == []
+
+
+def test_upgrade_that_never_becomes_ready_is_rolled_back(settings, kube, namespace, publish_tiny):
+    publish_tiny("1.0.0")
+    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
+    # no node carries this label: the new pods stay Pending, the rollout never completes
+    bad = InstanceOptions(namespace=namespace, sets=("nodeSelector.pool=nowhere", "plan=large"), timeout="8s")
+    with pytest.raises(DeployError, match=r'unable to upgrade ".*/web" with tiny 1.0.0: .*; rolled back: '
+                                          r"revision 3 \(rollback to 1\) is deployed"):
+        instances.upgrade(settings, "web", bad)
+    inst = instances.get_instance(settings, "web", namespace)
+    assert (inst.revision, inst.status, inst.version) == (3, "deployed", "1.0.0")
+    assert _container(kube, "web", namespace)[1]["PLAN"] == "small"  # the previous revision still serves
+    dep = kube.get("apps/v1", "Deployment", "web", namespace)
+    assert "nodeSelector" not in dep["spec"]["template"]["spec"]
+
+
+def test_outdated_flags_exactly_the_older_instances(settings, namespace, publish_tiny):
+    publish_tiny("1.0.0")
+    for name in ("a", "b", "c"):
+        instances.install(settings, name, "tiny", InstanceOptions(namespace=namespace))
+    rows, _ = instances.outdated(settings, namespace=namespace)
+    assert [r.instance.name for r in rows if r.outdated] == []
+
+    publish_tiny("1.1.0")
+    instances.upgrade(settings, "b", InstanceOptions(namespace=namespace), to="latest")
+    publish_tiny("1.2.0-rc.1")  # prereleases are not what instances should run
+    rows, requests = instances.outdated(settings, namespace=namespace)
+    assert {r.instance.name: (r.outdated, r.latest) for r in rows} == {
+        "a": (True, "1.1.0"), "b": (False, "1.1.0"), "c": (True, "1.1.0")}
+    assert requests <= 3  # one tag list for the one type (plus auth round trips), not one per instance
+
+
+def _mark_pending(kube, name, namespace, revision):
+    """Leave a revision the way a helm killed mid-upgrade does: its record says pending-upgrade."""
+    secret = kube.get("v1", "Secret", f"sh.helm.release.v1.{name}.v{revision}", namespace)
+    record = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret["data"]["release"]))))
+    record["info"]["status"] = "pending-upgrade"
+    packed = base64.b64encode(base64.b64encode(gzip.compress(json.dumps(record).encode()))).decode()
+    labels = {**secret["metadata"]["labels"], "status": "pending-upgrade"}
+    kube.apply([{"apiVersion": "v1", "kind": "Secret", "type": secret["type"],
+                 "metadata": {"name": secret["metadata"]["name"], "namespace": namespace, "labels": labels},
+                 "data": {"release": packed}}], namespace, field_manager="helm-killed")
+
+
+def test_pending_release_is_detected_and_recovered(settings, kube, namespace, publish_tiny):
+    publish_tiny("1.0.0")
+    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
+    instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+    _mark_pending(kube, "web", namespace, 2)
+
+    assert instances.get_instance(settings, "web", namespace).pending
+    with pytest.raises(DeployError, match=r"revision 2 is stuck in pending-upgrade"):
+        instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=small",)))
+
+    plan = instances.recover(settings, "web", namespace=namespace)
+    assert (plan.action, plan.revision) == (RecoveryAction.ROLLBACK, 1)
+    assert plan.describe("web", namespace) == (f"roll back {namespace}/web to revision 1 (revision 2 is stuck in "
+                                              "pending-upgrade; revision 1 is the last one that was deployed)")
+    instances.recover(settings, "web", namespace=namespace, apply=True)
+    inst = instances.get_instance(settings, "web", namespace)
+    assert (inst.revision, inst.status) == (3, "deployed")
+    assert _container(kube, "web", namespace)[1]["PLAN"] == "small"
