@@ -34,7 +34,110 @@ def _err(message: str) -> None:
 # --- chartify -----------------------------------------------------------------------------------------------
 
 def _add_chartify(sub: argparse._SubParsersAction) -> None:
-    pass
+    sources_help = "files, directories (recursive), - for stdin, or cluster:NAMESPACE[?selector]"
+    p = sub.add_parser("chartify", help="turn an app's manifests or live objects into a parameterized chart")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help=sources_help)
+    p.add_argument("--name", required=True, help="chart name (lowercase, digits, dashes)")
+    p.add_argument("--version", dest="chart_version", default="0.1.0", help="chart version (default 0.1.0)")
+    p.add_argument("--app-version", default=None, help="appVersion (default: the first workload's image tag)")
+    p.add_argument("-o", "--output", default=None, help="chart directory (default ./NAME); replaced atomically")
+    p.add_argument("--overrides", default=None,
+                   help="owner's choices (locks, renames, add/drop, descriptions); default OUTPUT/.chartify-overrides.yaml")
+    p.add_argument("--no-verify", action="store_true", help="skip helm lint and the render-and-compare check")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    _add_chartify_env(p)
+    p.set_defaults(handler=_cmd_chartify)
+    v = sub.add_parser("verify", help="check a chart rendered with defaults reproduces its source, object by object")
+    v.add_argument("chart", metavar="CHART", help="chart directory")
+    v.add_argument("--against", nargs="+", required=True, metavar="SOURCE", help=sources_help)
+    v.add_argument("--namespace", default=None, help="release namespace (default: the source's namespace)")
+    v.add_argument("--json", action="store_true", help="machine-readable result")
+    _add_chartify_env(v)
+    v.set_defaults(handler=_cmd_verify)
+
+
+def _add_chartify_env(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--helm", default=None, help="helm binary (default: CHARTKIT_HELM, PATH, then the local build)")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig for cluster: sources")
+    p.add_argument("--context", default=None, help="kubeconfig context for cluster: sources")
+
+
+def _chartify_helm(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+    from pathlib import Path
+
+    from toolkit.deploy.helm import Helm, HelmConfig
+
+    return Helm(HelmConfig(executable=Path(args.helm) if args.helm else None))
+
+
+def _chartify_read(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+    from pathlib import Path
+
+    from toolkit.chartify.read import ReadOptions
+
+    return ReadOptions(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, context=args.context)
+
+
+def _verify_report(result: Any, as_json: bool) -> int:
+    if as_json:
+        _print_json({"chart": str(result.chart), "namespace": result.namespace, "equal": result.equal,
+                     "total": result.total, "fidelity": result.fidelity, "ignored_labels": list(result.ignored_labels),
+                     "objects": [{"id": r.id, "status": r.status.value, "detail": r.detail,
+                                  "ignored_labels": list(r.ignored_labels)} for r in result.rows]})
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{result.chart.name}: rendered with defaults (namespace {result.namespace}) vs source")
+        for column in ("object", "status", "detail"):
+            table.add_column(column)
+        for row in result.rows:
+            style = "green" if row.status.ok else "red"
+            table.add_row(row.id, f"[{style}]{row.status.value}[/{style}]", row.detail)
+        console = Console(highlight=False)
+        console.print(table)
+        console.print(f"fidelity: {result.figure}")
+        console.print("ignored (labels the chart adds on top-level metadata where the source lacked them): "
+                      + (", ".join(result.ignored_labels) or "none"))
+    if result.equal != result.total:
+        _err(f"chartkit: error: the chart does not reproduce its source: {result.figure}")
+        return 1
+    return 0
+
+
+def _cmd_chartify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from toolkit.chartify import ChartifyOptions, chartify
+
+    options = ChartifyOptions(name=args.name, version=args.chart_version, app_version=args.app_version,
+                              output=Path(args.output) if args.output else None,
+                              overrides=Path(args.overrides) if args.overrides else None,
+                              verify=not args.no_verify, read=_chartify_read(args))
+    helm = None if args.no_verify else _chartify_helm(args)
+    result = chartify(args.sources, options, helm=helm, progress=None if args.json else _progress())
+    for warning in result.warnings:
+        _err(f"chartkit: warning: {warning}")
+    if args.json and result.verification is None:
+        _print_json({"chart": str(result.chart), "objects": result.objects, "parameters": result.parameters,
+                     "locked": result.locked, "skipped": result.skipped, "warnings": result.warnings})
+        return 0
+    if not args.json:
+        print(f"chart {result.chart}: {result.objects} objects, {len(result.components)} components, "
+              f"{result.parameters} parameters ({result.locked} locked)")
+    if result.verification is None:
+        return 0
+    return _verify_report(result.verification, args.json)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from toolkit.chartify import verify
+
+    result = verify(Path(args.chart), args.against, helm=_chartify_helm(args), read=_chartify_read(args),
+                    namespace=args.namespace)
+    return _verify_report(result, args.json)
 
 
 # --- localenv -----------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from toolkit.chartify.model import Emit, Expr, Ref
 
 __all__ = ["scalar", "yaml_lines"]
 
-_PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]*$")
+_PLAIN = re.compile(r"^[A-Za-z/][A-Za-z0-9_./-]*$")
+_BLOCK_SAFE = re.compile(r"^[^\s][^\r\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff]*$", re.S)
 _YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 _UNSAFE_CHARS = re.compile("[\u007f-\u009f\u2028\u2029\ufeff]")
 
@@ -103,4 +104,19 @@ def _entry(head: str, value: Any, indent: int, template: bool, resolve: Any, com
         return [f"{head} {{}}"]
     if isinstance(value, list):
         return [f"{head} []"]
+    if isinstance(value, str) and "\n" in value and _block_ok(value):
+        style = "|" if value.endswith("\n") else "|-"
+        body = value[:-1] if value.endswith("\n") else value
+        pad = " " * child
+        lines = [f"{pad}{line}" if line else "" for line in body.split("\n")]
+        if template:
+            lines = [ln.replace("{{", '{{ "{{" }}') for ln in lines]
+        return [f"{head} {style}", *lines]
     return [f"{head} {scalar(value, template=template)}"]
+
+
+def _block_ok(text: str) -> bool:
+    """A literal block (|) reads back exactly: no trailing spaces, no leading blank/space, one final newline."""
+    if not _BLOCK_SAFE.match(text) or text.endswith("\n\n") or text.startswith("\n"):
+        return False
+    return all(line == line.rstrip() for line in text.split("\n"))

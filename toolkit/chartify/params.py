@@ -359,13 +359,15 @@ def _container_rules(b: _Builder, comp: str, prefix: tuple[str, ...], field: Pat
         raise InputError(f"unable to parameterize {where}: the image must be a non-empty reference without spaces,"
                          f" got {image!r}", hint="set a valid image such as registry.example.com/app:1.0")
     parts = image_parts(image)
+    if isinstance(ctr.get("imagePullPolicy"), str):
+        parts = {**parts, "pullPolicy": ctr["imagePullPolicy"]}
     ipath = b.param(prefix + ("image",), parts,
                     f"Image of container {cname}: registry/repository:tag@digest", schemas.image(parts))
     b.expr(field + ("image",), f'include "{b.model.name}.image" {{0}} | toJson', (Ref(ipath),))
     b.feed(ipath, field + ("image",))
-    if "imagePullPolicy" in ctr:
-        b.bind(field + ("imagePullPolicy",), prefix + ("imagePullPolicy",),
-               f"Image pull policy of container {cname}", schemas.PULL_POLICY)
+    if "pullPolicy" in parts:
+        b.expr(field + ("imagePullPolicy",), 'index {0} "pullPolicy" | toJson', (Ref(ipath),))
+        b.feed(ipath, field + ("imagePullPolicy",))
     b.bind(field + ("resources",), prefix + ("resources",), f"Resource requests and limits of container {cname}",
            schemas.resources(ctr.get("resources")))
     b.bind(field + ("securityContext",), prefix + ("securityContext",), f"Security context of container {cname}")

@@ -86,6 +86,8 @@ def image(parts: Mapping[str, str]) -> dict[str, Any]:
             "tag": {"type": "string", "description": "Tag (a string, even when it looks like a number)"},
             "digest": {"type": "string", "pattern": r"^$|^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$",
                        "description": "Digest, e.g. sha256:…; wins over the tag at pull time"},
+            **({"pullPolicy": {**PULL_POLICY, "description": "imagePullPolicy of the container"}}
+               if "pullPolicy" in parts else {}),
         },
     }
 

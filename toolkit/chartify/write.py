@@ -98,8 +98,8 @@ def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides
             slot = path[:-1]
             values_param = model.params.get(slot + ("values",))
             secrets.append({"name": param.default, "ref": values_ref(path), "existing": join_key(path),
-                            "values": join_key(slot + ("values",)),
-                            "keys": sorted((values_param.default or {}).keys()) if values_param else []})
+                            "data_values": join_key(slot + ("values",)),
+                            "data_keys": sorted((values_param.default or {}).keys()) if values_param else []})
     kinds = sorted({tf.obj.get("kind", "?") for tf in model.templates})
     context = {
         "name": model.name, "version": model.version, "app_version": model.app_version,
