@@ -1,0 +1,61 @@
+"""Drift against the real cluster: edits made through the Kubernetes API are reported with field, values, manager."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolkit import cli
+from toolkit.deploy import drift, instances
+from toolkit.deploy.config import Settings
+from toolkit.deploy.drift import ChangeKind, ExitCode
+from toolkit.deploy.instances import InstanceOptions
+
+pytestmark = pytest.mark.cluster
+
+
+def _patch(kube, namespace, path, body, manager, *, kind="strategic-merge-patch"):
+    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{path}", body=body,
+                 content_type=f"application/{kind}+json", query={"fieldManager": manager})
+
+
+def test_drift_reports_edits_with_field_values_and_manager(catalog, cluster, kube, namespace, publish_tiny, capsys):
+    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
+    publish_tiny("1.0.0")
+    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
+    assert drift.drift(settings, "web", namespace=namespace).changes == ()
+
+    container = {"name": "app", "resources": {"limits": {"cpu": "750m"}}, "env": [{"name": "DEBUG", "value": "1"}]}
+    _patch(kube, namespace, "web", {"spec": {"template": {"spec": {"containers": [container]}}}}, "kubectl-edit")
+    kube.delete("v1", "ConfigMap", "web-config", namespace, wait=True)
+    # what the HPA does: kube-controller-manager writes spec.replicas through the scale subresource
+    _patch(kube, namespace, "web/scale", {"spec": {"replicas": 5}}, "kube-controller-manager", kind="merge-patch")
+
+    report = drift.drift(settings, "web", namespace=namespace)
+    got = {(c.kind, str(c.object), c.field): c for c in report.changes}
+    cpu = got[(ChangeKind.CHANGED, f"Deployment/{namespace}/web",
+               "spec.template.spec.containers[name=app].resources.limits.cpu")]
+    assert (cpu.old, cpu.new, cpu.manager, cpu.violation) == ("100m", "750m", "kubectl-edit", False)
+    assert cpu.time
+    env = got[(ChangeKind.ADDED, f"Deployment/{namespace}/web", "spec.template.spec.containers[name=app].env[name=DEBUG]")]
+    assert (env.old, env.new, env.manager) == (None, {"name": "DEBUG", "value": "1"}, "kubectl-edit")
+    assert (ChangeKind.MISSING_OBJECT, f"ConfigMap/{namespace}/web-config", "") in got
+    assert len(report.changes) == 3, [c.line() for c in report.changes]  # the HPA-style replicas change is not drift
+    assert report.exit_code is ExitCode.DRIFT
+
+    args = ["drift", "web", "-n", namespace, "--catalog", catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+            "--kube-context", cluster.context, "--json"]
+    capsys.readouterr()
+    assert cli.main(args) == 3
+    assert len(json.loads(capsys.readouterr().out)["changes"]) == 3
+
+    # image.registry is locked by the type owner: editing the field it renders is a compliance violation
+    _patch(kube, namespace, "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "evil.example/team/tiny:1.0"}]}}}}, "kubectl-edit")
+    assert cli.main(args) == 4
+    out = json.loads(capsys.readouterr().out)
+    [violation] = [c for c in out["changes"] if c["violation"]]
+    assert (violation["field"], violation["old"], violation["new"], violation["manager"]) == (
+        "spec.template.spec.containers[name=app].image", "registry.example/team/tiny:1.0",
+        "evil.example/team/tiny:1.0", "kubectl-edit")
