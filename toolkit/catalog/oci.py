@@ -15,6 +15,7 @@ Every HTTP request is counted (``Registry.requests``) so tests and benchmarks ca
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import logging
 import os
@@ -154,6 +155,7 @@ class Registry:
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
         self._requests = 0
+        self.calls: collections.Counter[str] = collections.Counter()  # requests per HTTP method
         self._basic = False
         self._tokens: dict[str, str] = {}
 
@@ -176,6 +178,7 @@ class Registry:
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         with self._lock:
             self._requests += 1
+            self.calls[method] += 1
         try:
             return self.session.request(method, url, timeout=self.timeout, verify=self._verify, **kwargs)
         except requests.exceptions.SSLError as exc:
