@@ -1,0 +1,128 @@
+"""The repo-index: full and incremental sync (request counts), schema, deprecation markers, the resolve API, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from toolkit.catalog.index import latest_versions, load_index, resolve, schema_path, sync
+from toolkit.catalog.oci import CatalogURL, Registry
+from toolkit.catalog.package import PackageOptions, package
+from toolkit.catalog.publish import PublishOptions, publish
+from toolkit.cli import main
+from toolkit.errors import CatalogError
+
+pytestmark = pytest.mark.registry
+
+
+@pytest.fixture
+def published(make_chart, registry_helm, registry_env, catalog, tmp_path):
+    """web 1.0.0, 1.1.0, 1.2.0-rc.1 and api 0.1.0 published to a fresh catalog."""
+    paths = []
+    for name, version in (("web", "1.0.0"), ("web", "1.1.0"), ("web", "1.2.0-rc.1"), ("api", "0.1.0")):
+        chart = make_chart(name, version)
+        paths.append(package(chart, PackageOptions(destination=tmp_path / "pkgs"), helm=registry_helm).path)
+    publish(paths, PublishOptions(to=catalog)).raise_for_errors()
+    return catalog
+
+
+def _client(registry) -> Registry:
+    return Registry(registry.host, ca_file=registry.ca_file, registry_config=registry.registry_config)
+
+
+def test_full_then_incremental_sync_fetches_only_what_changed(published, registry, make_chart, registry_helm,
+                                                              tmp_path):
+    index_dir = tmp_path / "repo-index"
+    with _client(registry) as client:
+        full = sync(published, index_dir, registry=client)
+    # _catalog (401 challenge + retry) + 2 tag lists + (manifest + chart blob) per version
+    assert full.requests == 2 + 2 + 2 * 4
+    assert sorted(full.added) == ["api:0.1.0", "web:1.0.0", "web:1.1.0", "web:1.2.0-rc.1"]
+    data = json.loads((index_dir / "index.json").read_text())
+    jsonschema.Draft7Validator(json.loads(schema_path().read_text())).validate(data)
+    assert list(data["types"]["web"]) == ["1.2.0-rc.1", "1.1.0", "1.0.0"]  # newest first
+
+    with _client(registry) as client:
+        unchanged = sync(published, index_dir, registry=client)
+    assert unchanged.requests == 2 + 2 and unchanged.added == []
+
+    new = package(make_chart("web", "1.3.0"), PackageOptions(destination=tmp_path / "new"), helm=registry_helm)
+    publish([new.path], PublishOptions(to=published)).raise_for_errors()
+    with _client(registry) as client:
+        incremental = sync(published, index_dir, registry=client)
+    assert incremental.added == ["web:1.3.0"]
+    assert incremental.requests == 2 + 2 + 2
+
+    entry = load_index(index_dir).types["web"]["1.3.0"]
+    url = CatalogURL.parse(published)
+    assert entry["ref"] == url.ref("web") and entry["tag"] == "1.3.0"
+    assert entry["chartDigest"] == new.digest
+    assert entry["appVersion"] == "2.4" and entry["kubeVersion"] == ">=1.25.0-0"
+    assert entry["signed"] is False and entry["deprecated"] is False
+    assert entry["images"] == ["docker.io/library/busybox:1.36", "registry.example.invalid:5000/web:1.20"]
+    params = {p["name"]: p for p in entry["parameters"]}
+    assert params["replicaCount"] == {"name": "replicaCount", "type": "integer", "default": 1, "locked": True}
+    assert params["message"]["locked"] is False and params["message"]["default"] == "hello"
+    assert params["image.tag"]["default"] == "1.20"
+
+
+def test_deprecation_reaches_other_clones_and_the_api(published, registry, registry_env, tmp_path, capsys):
+    mine, other = tmp_path / "mine", tmp_path / "other-clone"
+    assert main(["catalog", "sync", "--from", published, "--index", str(mine)]) == 0
+    assert main(["catalog", "deprecate", "web", "1.1.0", "--catalog", published, "--index", str(mine),
+                 "--reason", "CVE-0000"]) == 0
+    assert "is now deprecated" in capsys.readouterr().out
+    assert load_index(mine).types["web"]["1.1.0"]["deprecated"] is True
+    with _client(registry) as client:
+        tags = client.tags(CatalogURL.parse(published).repository("web"))
+    assert "1.1.0.deprecated" in tags and "1.1.0" in tags  # marked, nothing deleted
+    with _client(registry) as client:
+        result = sync(published, other, registry=client)
+    assert load_index(other).types["web"]["1.1.0"]["deprecated"] is True
+    assert result.versions == 4  # the marker is not a version
+
+    assert latest_versions(published) == {"api": "0.1.0", "web": "1.0.0"}  # no prerelease, no deprecated
+    chosen = resolve(published, "web", "1.1.0")
+    assert chosen.deprecated and chosen.version == "1.1.0" and chosen.digest.startswith("sha256:")
+    assert chosen.ref == CatalogURL.parse(published).ref("web")
+    assert resolve(published, "web").version == "1.0.0"
+    assert resolve(published, "web", include_prerelease=True).version == "1.2.0-rc.1"
+    with pytest.raises(CatalogError, match='no such type'):
+        resolve(published, "nope")
+    with pytest.raises(CatalogError, match='no such version'):
+        resolve(published, "web", "9.9.9")
+
+    # deprecating twice is a no-op; an unknown version is refused
+    assert main(["catalog", "deprecate", "web", "1.1.0", "--catalog", published, "--index", str(mine)]) == 0
+    assert "was already deprecated" in capsys.readouterr().out
+    assert main(["catalog", "deprecate", "web", "7.0.0", "--catalog", published, "--index", str(mine)]) == 1
+    assert 'unable to deprecate "web" version "7.0.0"' in capsys.readouterr().err
+
+
+def test_list_show_search_read_the_index(published, registry_env, tmp_path, capsys):
+    index_dir = tmp_path / "idx"
+    assert main(["catalog", "sync", "--from", published, "--index", str(index_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["versions"] == 4
+    assert main(["catalog", "list", "--index", str(index_dir), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["type"], r["latest"], r["versions"]) for r in rows] == [("api", "0.1.0", 1), ("web", "1.1.0", 3)]
+    assert main(["catalog", "show", "web", "--version", "1.0.0", "--index", str(index_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "1.0.0"
+    assert main(["catalog", "show", "web", "--index", str(index_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "helm install NAME oci://" in text and "replicaCount" in text and "(locked)" in text
+    assert main(["catalog", "search", "busybox", "--index", str(index_dir), "--json"]) == 0
+    assert {h["type"] for h in json.loads(capsys.readouterr().out)} == {"api", "web"}
+    assert main(["catalog", "search", "zzz-nothing", "--index", str(index_dir)]) == 1
+    assert main(["catalog", "show", "nope", "--index", str(index_dir)]) == 1
+    assert 'unable to show type "nope"' in capsys.readouterr().err
+    assert main(["catalog", "list", "--index", str(tmp_path / "missing")]) == 1
+    assert "catalog sync --from" in capsys.readouterr().err
+
+
+def test_a_broken_index_is_refused_with_a_hint(tmp_path):
+    (tmp_path / "index.json").write_text("{not json")
+    with pytest.raises(CatalogError, match="rebuild it with `chartkit catalog sync --full`"):
+        load_index(tmp_path)
