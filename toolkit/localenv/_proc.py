@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -139,6 +140,8 @@ def stop(pidfile: PidFile, *, timeout: float = 10.0) -> bool:
 
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # like the Go servers we start: connections in TIME_WAIT from an earlier run must not make a port "taken"
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
@@ -148,10 +151,29 @@ def port_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(preferred: int | None = None, *, avoid: Sequence[int] = ()) -> int:
-    """The preferred port when it is free (stable URLs across restarts), else one the kernel picks."""
+    """The preferred port when it is free (stable URLs across restarts), else a free one.
+
+    Ports come from below the kernel's ephemeral range: a port the kernel hands out for outgoing connections
+    can be busy (as some connection's local port) exactly when a restart wants it back.
+    """
     if preferred and preferred not in avoid and port_free(preferred):
         return preferred
+    low, _ = _ephemeral_range()
+    if low > 21000:
+        rng = random.Random()
+        for _ in range(200):
+            port = rng.randrange(20000, low)
+            if port not in avoid and port_free(port):
+                return port
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
