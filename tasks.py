@@ -102,5 +102,49 @@ def publish(c, to="", out="out/packages"):
 
 # --- instances ----------------------------------------------------------------------------------------------
 
+@task(help={"instance": "instance (release) name", "type": "catalog type, TYPE or TYPE@VERSION",
+            "namespace": "namespace (default default)", "set": "K=V values (repeatable)",
+            "values": "values files (repeatable)", "catalog": "oci://HOST/NAMESPACE (default: see chartkit install -h)"},
+      iterable=["set", "values"])
+def deploy(c, instance, type, namespace="default", set=None, values=None, catalog=""):  # noqa: A002 - flag names
+    """Install the instance, or upgrade it to the newest release of its type when it exists (values checked first)."""
+    from toolkit import cli
+
+    base = ["-n", namespace] + (["--catalog", catalog] if catalog else [])
+    for item in set or []:
+        base += ["--set", item]
+    for item in values or []:
+        base += ["-f", item]
+    from toolkit.deploy import instances
+    from toolkit.deploy.config import resolve_settings
+
+    settings = resolve_settings(catalog=catalog or None)
+    exists = any(i.name == instance for i in instances.list_instances(settings, namespace=namespace))
+    argv = (["upgrade", instance, "--to", type.partition("@")[2] or "latest"] if exists
+            else ["install", instance, type])
+    if cli.main([*argv, *base]) != 0:
+        raise Exit(f"unable to deploy {namespace}/{instance} (see above)", code=1)
+
 
 # --- demo & bench -------------------------------------------------------------------------------------------
+
+@task(help={"examples": "the sample app's manifests (default examples/chat)", "work": "output directory"})
+def demo(c, examples="examples/chat", work="out/demo"):
+    """The story end to end on the local env: live app → chartify → publish → install → outdated → upgrade → drift."""
+    from pathlib import Path
+
+    from toolkit.demo import DemoOptions, run
+    from toolkit.errors import ChartkitError
+
+    try:
+        run(DemoOptions(examples=Path(examples), work=Path(work)), say=print)
+    except ChartkitError as exc:
+        raise Exit(f"demo failed: {exc}", code=1) from exc
+
+
+@task(help={"only": "run one benchmark: outdated or upgrade"})
+def bench(c, only=""):
+    """Benchmarks against the peers (per-instance lookups; a sequential helm upgrade loop); prints ratios."""
+    names = [only] if only else ["outdated", "upgrade"]
+    for name in names:
+        c.run(f"{PY} bench/bench_{name}.py", pty=False)

@@ -22,10 +22,12 @@ SCHEMA = {
         }},
         "service": {"type": "object", "properties": {"port": {"type": "integer", "minimum": 1, "maximum": 65535}}},
         "plan": {"type": "string", "enum": ["small", "large"]},
+        "securityContext": {"type": "object", "const": {"runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}},
     },
 }
 DEFAULTS = {"replicaCount": 1, "image": {"tag": "1.20", "pullPolicy": "IfNotPresent", "registry": "docker.io"},
-            "service": {"port": 8080}, "plan": "small"}
+            "service": {"port": 8080}, "plan": "small",
+            "securityContext": {"runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}}
 
 
 @pytest.mark.parametrize(("items", "expected"), [
@@ -86,7 +88,7 @@ def test_coalesce_null_removes_and_maps_merge():
 
 def test_locked_parameters_from_const_and_readonly():
     locks = {lock.name: lock for lock in locked_parameters(SCHEMA, DEFAULTS)}
-    assert set(locks) == {"replicaCount", "image.registry"}
+    assert set(locks) == {"replicaCount", "image.registry", "securityContext"}
     assert locks["replicaCount"].value == 1
     assert locks["image.registry"].value == "docker.io"
 
@@ -101,7 +103,9 @@ def _check(values):
     ({"service": {"port": "http"}}, r"parameter service.port: 'http' is not of type 'integer' \(rule: type \"integer\"\)"),
     ({"service": {"port": 70000}}, r"parameter service.port: 70000 is greater than the maximum of 65535 \(rule: maximum 65535\)"),
     ({"plan": "huge"}, r"parameter plan: 'huge' is not one of \['small', 'large'\] \(rule: enum\)"),
-], ids=["const-locked", "readonly-locked", "type", "maximum", "enum"])
+    ({"securityContext": {"runAsNonRoot": False}},
+     r"parameter securityContext.runAsNonRoot is locked by the type owner \(securityContext is fixed by the type owner\)"),
+], ids=["const-locked", "readonly-locked", "type", "maximum", "enum", "map-locked"])
 def test_validate_values_names_parameter_and_rule(values, message):
     with pytest.raises(InputError, match=message):
         validate_values(_check(values))
@@ -114,6 +118,6 @@ def test_validate_values_reports_every_violation():
 
 
 def test_validate_values_accepts_locked_value_unchanged_and_returns_merged():
-    merged = validate_values(_check({"replicaCount": 1, "plan": "large"}))
+    merged = validate_values(_check({"replicaCount": 1, "plan": "large", "securityContext": {"runAsNonRoot": True}}))
     assert merged == {**DEFAULTS, "plan": "large"}
     assert json.dumps(merged)

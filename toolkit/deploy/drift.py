@@ -380,6 +380,13 @@ def _sentinel(index: int, default: Any) -> Any:
     return f"chartkit-lock-probe-{index}"
 
 
+def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    """Scalar leaves under a locked map (each is probed on its own; lists stay whole)."""
+    if isinstance(value, Mapping):
+        return [leaf for key, sub in value.items() for leaf in _leaves(sub, (*path, str(key)))]
+    return [(path, value)]
+
+
 def locked_fields(helm: Any, package: Any, *, release: str, namespace: str, schema: Mapping[str, Any] | None,
                   defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[tuple[str, str], list[tuple]]:
     """Which object fields render a locked parameter: render once with a distinct probe value per lock."""
@@ -389,15 +396,17 @@ def locked_fields(helm: Any, package: Any, *, release: str, namespace: str, sche
         return {}
     probes: dict[Any, str] = {}
     probe_values: dict[str, Any] = {}
-    for index, lock in enumerate(locked_parameters(schema, defaults)):
-        sentinel = _sentinel(index, lock.value)
+    leaves = [(path, value) for lock in locked_parameters(schema, defaults) for path, value in
+              _leaves(lock.value, lock.path)]
+    for index, (path, value) in enumerate(leaves):
+        sentinel = _sentinel(index, value)
         if sentinel is None:
             continue
-        probes[sentinel] = lock.name
+        probes[sentinel] = ".".join(path)
         node = probe_values
-        for part in lock.path[:-1]:
+        for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[lock.path[-1]] = sentinel
+        node[path[-1]] = sentinel
     if not probes:
         return {}
     text = helm.render_unchecked(package, release=release, namespace=namespace,

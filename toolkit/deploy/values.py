@@ -240,6 +240,24 @@ def _lookup(data: Any, path: Sequence[str]) -> tuple[bool, Any]:
     return True, node
 
 
+def _within(given: Any, fixed: Any) -> bool:
+    """True when the user's value only repeats what the lock fixes (a partial map counts)."""
+    if isinstance(given, Mapping) and isinstance(fixed, Mapping):
+        return all(k in fixed and _within(v, fixed[k]) for k, v in given.items())
+    return given == fixed
+
+
+def _first_difference(given: Any, fixed: Any, path: tuple[str, ...]) -> tuple[str, ...]:
+    """The deepest path of the user's value that departs from the locked value (names the --set they wrote)."""
+    if isinstance(given, Mapping) and isinstance(fixed, Mapping):
+        for key, value in given.items():
+            if key not in fixed:
+                return (*path, key)
+            if not _within(value, fixed[key]):
+                return _first_difference(value, fixed[key], (*path, key))
+    return path
+
+
 @dataclass(frozen=True)
 class ValuesCheck:
     """What to validate: the type's defaults and schema, and the values the user gives."""
@@ -270,11 +288,17 @@ def validate_values(check: ValuesCheck) -> dict[str, Any]:
         return merged
     for lock in locked_parameters(check.schema, check.defaults):
         given, value = _lookup(check.values, lock.path)
-        if given and not (lock.has_value and value == lock.value):
+        if not given or (lock.has_value and _within(value, lock.value)):
+            continue
+        where = _first_difference(value, lock.value, lock.path) if lock.has_value else lock.path
+        if where == lock.path:
             fixed = f" (fixed at {json.dumps(lock.value)})" if lock.has_value else ""
-            raise InputError(f'unable to use values for type "{ref}": parameter {lock.name} is locked by the type '
-                             f'owner{fixed}', hint=f"remove the {lock.name} setting; ask the owner of {check.type_name} "
-                                                   "to publish a version that opens it")
+        else:
+            fixed = f" ({lock.name} is fixed by the type owner)"
+        name = ".".join(where)
+        raise InputError(f'unable to use values for type "{ref}": parameter {name} is locked by the type '
+                         f'owner{fixed}', hint=f"remove the {name} setting; ask the owner of {check.type_name} "
+                                               "to publish a version that opens it")
     cls = jsonschema.validators.validator_for(check.schema, default=jsonschema.Draft7Validator)
     try:
         cls.check_schema(check.schema)

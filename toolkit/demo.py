@@ -1,0 +1,155 @@
+"""The story end to end on the local environment, one or two lines per step (``invoke demo``).
+
+The chat app runs in the local cluster → chartify reads it live → package → publish to the local catalog → an
+intern installs a staging instance with one command (a locked parameter is refused) → a new version is published
+→ ``outdated`` flags the instance → upgrade → a direct edit shows up in ``drift``.
+
+Every run uses a fresh catalog namespace and a fresh instance namespace (``demo-<stamp>``), so re-runs never
+collide with what an earlier run published (catalog versions are immutable).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ruamel.yaml import YAML
+
+from toolkit.errors import DeployError
+
+__all__ = ["DemoOptions", "run"]
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+#: the owner's choice for the demo: the image is pinned by the owner (interns cannot point it elsewhere)
+OVERRIDES = "parameters:\n  chat.image:\n    locked: true\n    description: Images come from the org registry, pinned by the owner\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    examples: Path = Path("examples/chat")
+    work: Path = Path("out/demo")
+    app_namespace: str = "chat"
+    instance: str = "staging"
+
+
+def _step(say: Say, number: int, text: str) -> float:
+    say(f"[{number}] {text}")
+    return time.monotonic()
+
+
+def _done(say: Say, started: float, text: str) -> None:
+    say(f"    {text} ({time.monotonic() - started:.1f}s)")
+
+
+def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> None:
+    """Tell the story; raises ChartkitError at the first step that does not go as told."""
+    from toolkit import localenv
+    from toolkit.catalog.package import PackageOptions, package
+    from toolkit.catalog.publish import PublishOptions, publish
+    from toolkit.chartify import ChartifyOptions, chartify
+    from toolkit.chartify.read import ReadOptions
+    from toolkit.deploy import drift, instances
+    from toolkit.deploy.config import CatalogConfig, Settings
+    from toolkit.deploy.kube import Kube
+    from toolkit.errors import InputError
+
+    stamp = time.strftime("%m%d%H%M%S")
+    t = _step(say, 0, "local environment: helm, registry, cluster")
+    registry = localenv.start_registry()
+    cluster = localenv.start_cluster()
+    catalog = CatalogConfig(f"{registry.url}/demo-{stamp}", "demo", registry.ca_file, registry.registry_config)
+    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "3m")
+    kube = Kube(cluster.kubeconfig, cluster.context)
+    helm = settings.helm()
+    _done(say, t, f"registry {registry.host}, cluster {cluster.server} ({cluster.version}), catalog {catalog.url}")
+
+    t = _step(say, 1, f"the chat app runs in the cluster: apply {options.examples}/ to namespace {options.app_namespace}")
+    objects = []
+    for path in sorted(options.examples.glob("*.yaml")):
+        objects += [doc for doc in YAML(typ="safe", pure=True).load_all(path.read_text()) if isinstance(doc, dict)]
+    kube.create_namespace(options.app_namespace)
+    kube.apply(objects, options.app_namespace, field_manager="kubectl")
+    kube.wait_deployment_available("chat", options.app_namespace, timeout=120)
+    _done(say, t, f"{len(objects)} objects applied, Deployment chat available")
+
+    work = options.work.resolve() / stamp
+    chart_dir = work / "chat"
+    work.mkdir(parents=True)
+    (work / "overrides.yaml").write_text(OVERRIDES)
+    t = _step(say, 2, f"chartify cluster:{options.app_namespace} (read live; the owner locks chat.image)")
+    made = chartify([f"cluster:{options.app_namespace}"],
+                    ChartifyOptions(name="chat", version="1.0.0", output=chart_dir, overrides=work / "overrides.yaml",
+                                    read=ReadOptions(kubeconfig=cluster.kubeconfig, context=cluster.context)),
+                    helm=helm)
+    fidelity = f", renders back {made.verification.fidelity}" if made.verification is not None else ""
+    _done(say, t, f"{made.chart}: {made.objects} objects, {made.parameters} parameters, {made.locked} locked{fidelity}")
+
+    def ship(version: str) -> str:
+        pkg = package(chart_dir, PackageOptions(version=version, destination=work / "packages"), helm=helm)
+        report = publish([pkg.path], PublishOptions(to=catalog.url, ca_file=catalog.ca_file,
+                                                    registry_config=catalog.registry_config))
+        report.raise_for_errors()
+        return f"{pkg.path.name} -> {report.results[0].ref}:{version} ({report.results[0].manifest_digest[:19]})"
+
+    t = _step(say, 3, "package + publish chat 1.0.0 to the local catalog")
+    _done(say, t, ship("1.0.0"))
+
+    namespace = f"demo-{stamp}"
+    opts = instances.InstanceOptions(namespace=namespace)
+    t = _step(say, 4, f"intern: chartkit install {options.instance} chat -n {namespace} "
+                      "--set chat.image.registry=docker.io")
+    try:
+        instances.install(settings, options.instance, "chat",
+                          instances.InstanceOptions(namespace=namespace, sets=("chat.image.registry=docker.io",)))
+    except InputError as exc:
+        _done(say, t, f"refused before touching the cluster: {exc.message}")
+    else:
+        raise DeployError("demo: the locked parameter chat.image.registry was accepted")
+    t = _step(say, 5, f"intern: chartkit install {options.instance} chat -n {namespace} --set chat.replicaCount=3")
+    result = instances.install(settings, options.instance, "chat",
+                               instances.InstanceOptions(namespace=namespace, sets=("chat.replicaCount=3",)))
+    _done(say, t, result.line())
+
+    t = _step(say, 6, "owner: chat 1.21 goes live in the source app -> chartify again -> publish chat 1.1.0")
+    for obj in objects:
+        if obj.get("kind") == "Deployment":
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                container["image"] = container["image"].replace(":1.20", ":1.21")
+    kube.apply(objects, options.app_namespace, field_manager="kubectl")
+    kube.wait_deployment_available("chat", options.app_namespace, timeout=120)
+    chartify([f"cluster:{options.app_namespace}"],
+             ChartifyOptions(name="chat", version="1.1.0", output=chart_dir, overrides=work / "overrides.yaml",
+                             read=ReadOptions(kubeconfig=cluster.kubeconfig, context=cluster.context)), helm=helm)
+    _done(say, t, ship("1.1.0"))
+
+    t = _step(say, 7, "chartkit outdated")
+    rows, requests = instances.outdated(settings, namespace=namespace)
+    behind = [r for r in rows if r.outdated]
+    if [r.instance.name for r in behind] != [options.instance]:
+        raise DeployError(f"demo: outdated flagged {[r.instance.name for r in behind]}, expected {options.instance}")
+    _done(say, t, "; ".join(f"{r.instance.namespace}/{r.instance.name}: {r.instance.version} -> {r.latest}"
+                            for r in behind) + f" ({requests} registry requests)")
+
+    t = _step(say, 8, f"chartkit upgrade {options.instance} --to latest")
+    _done(say, t, instances.upgrade(settings, options.instance, opts, to="latest").line())
+
+    t = _step(say, 9, "someone edits the Deployment directly (adds env DEBUG, raises the cpu limit), then chartkit drift")
+    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/chat",
+                 body={"spec": {"template": {"spec": {"containers": [
+                     {"name": "chat", "env": [{"name": "DEBUG", "value": "chat:*"}],
+                      "resources": {"limits": {"cpu": "2"}}}]}}}},
+                 content_type="application/strategic-merge-patch+json", query={"fieldManager": "kubectl-edit"})
+    report = drift.drift(settings, options.instance, namespace=namespace, helm=helm, kube=kube)
+    if not report.changes:
+        raise DeployError("demo: drift did not see the direct edit")
+    for change in report.changes:
+        say(f"    {change.line()}")
+    _done(say, t, f"chartkit drift exit code {int(report.exit_code)} (0 clean, 3 drift, 4 compliance violation)")
+    say(f"done: catalog {catalog.url}, instance {namespace}/{options.instance}, chart {chart_dir}")
+
