@@ -219,7 +219,8 @@ def _stop_all(progress: Progress | None) -> list[str]:
         pid = pidfile(component)
         if pid.stale():
             say(progress, f"removing a stale pid file {pid.path} (its process is gone)")
-        if _proc.stop(pid):
+        # only etcd holds state; the apiserver can hang in graceful shutdown while etcd is gone
+        if _proc.stop(pid, timeout=10.0 if component == "etcd" else 3.0):
             stopped.append(component)
     return stopped
 
