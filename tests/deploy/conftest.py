@@ -118,6 +118,12 @@ def catalog(registry):
 
 
 @pytest.fixture
+def publish_dir(catalog, registry) -> Callable[[Path, str], str]:
+    """Package and publish a chart directory at a version to the test's catalog; returns its digest."""
+    return lambda chart, version: publish_chart(chart, catalog.url, registry, version)
+
+
+@pytest.fixture
 def publish_tiny(tmp_path, catalog, registry) -> Callable[..., str]:
     """Publish version V of the tiny type to the test's catalog; returns its digest."""
     def _publish(version: str = "1.0.0", name: str = "tiny") -> str:
