@@ -94,11 +94,12 @@ def _verify_report(result: Any, as_json: bool) -> int:
         for row in result.rows:
             style = "green" if row.status.ok else "red"
             table.add_row(row.id, f"[{style}]{row.status.value}[/{style}]", row.detail)
-        console = Console(highlight=False)
+        # pipes and logs get full lines; a terminal gets its own width
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
         console.print(table)
-        console.print(f"fidelity: {result.figure}")
+        console.print(f"fidelity: {result.figure}", soft_wrap=True)
         console.print("ignored (labels the chart adds on top-level metadata where the source lacked them): "
-                      + (", ".join(result.ignored_labels) or "none"))
+                      + (", ".join(result.ignored_labels) or "none"), soft_wrap=True)
     if result.equal != result.total:
         _err(f"chartkit: error: the chart does not reproduce its source: {result.figure}")
         return 1
@@ -133,9 +134,9 @@ def _cmd_chartify(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from toolkit.chartify import verify
+    from toolkit.chartify import verify_against
 
-    result = verify(Path(args.chart), args.against, helm=_chartify_helm(args), read=_chartify_read(args),
+    result = verify_against(Path(args.chart), args.against, helm=_chartify_helm(args), read=_chartify_read(args),
                     namespace=args.namespace)
     return _verify_report(result, args.json)
 

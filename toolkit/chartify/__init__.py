@@ -3,7 +3,7 @@
     read (read.py) → clean (clean.py) → components + parameters (params.py) → owner's overrides (overrides.py)
     → chart files (write.py, schema.py, emit.py) in a temp dir → verify (verify.py) → move into place
 
-``chartify()`` is the one operation; ``verify()`` re-checks a chart against a source.
+``chartify()`` is the one operation; ``verify_against()`` re-checks a chart against a source.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from toolkit.chartify.read import ReadOptions, SourceObject
 from toolkit.errors import InputError
 
-__all__ = ["ChartifyOptions", "ChartifyResult", "chartify", "load_source", "verify"]
+__all__ = ["ChartifyOptions", "ChartifyResult", "chartify", "load_source", "verify_against"]
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
                           components=model.components, warnings=list(model.warnings), verification=verification)
 
 
-def verify(chart: Path, sources: Sequence[str], *, helm: Any = None, read: ReadOptions = ReadOptions(),
+def verify_against(chart: Path, sources: Sequence[str], *, helm: Any = None, read: ReadOptions = ReadOptions(),
            stdin: Any = None, kube: Any = None, namespace: str | None = None) -> Any:
     """Check that ``chart`` rendered with defaults reproduces ``sources`` (see verify.py)."""
     from toolkit.chartify.verify import VerifyOptions, verify_chart

@@ -189,10 +189,10 @@ def _iter_nodes(node: Any):
 
 
 def _drop(model: Model, prefix: tuple[str, ...], where: str) -> None:
-    dropped = set(_matching(model, prefix, where))
-    if any(p not in dropped for p in model.params if _under(prefix, p) and p != prefix):
+    if any(_under(prefix, p) and p != prefix for p in model.params):
         raise InputError(f'unable to apply {where}: "{join_key(prefix)}" is part of a larger parameter; '
                          "drop that one as a whole")
+    dropped = set(_matching(model, prefix, where))
 
     def visit(expr: Expr, parent: Any, key: Any) -> None:
         hit = [r for r in expr.refs if r.path in dropped]

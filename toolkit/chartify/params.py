@@ -211,8 +211,10 @@ def _pod_refs(pod: dict[str, Any]) -> Iterable[tuple[str, str]]:
                         yield kind, vf[key].get("name")
 
 
-def group_components(objects: Sequence[dict[str, Any]]) -> tuple[list[_Component], list[dict[str, Any]]]:
+def group_components(objects: Sequence[dict[str, Any]],
+                     warnings: list[str] | None = None) -> tuple[list[_Component], list[dict[str, Any]]]:
     """Workloads lead components; Services, HPAs, Ingresses and what pods use join them; the rest stays shared."""
+    warnings = warnings if warnings is not None else []
     components: dict[str, _Component] = {}
     owner: dict[int, str] = {}
     by_ref: dict[tuple[str, str, str], dict[str, Any]] = {(o["kind"], _ns(o), _name(o)): o for o in objects}
@@ -236,6 +238,9 @@ def group_components(objects: Sequence[dict[str, Any]]) -> tuple[list[_Component
             suffix = 2
             while f"{key}{suffix}" in components:
                 suffix += 1
+            warnings.append(f"values key collision: {object_id(wl)} maps to {key!r}, already taken by "
+                            f"{object_id(components[key].objects[0])}; it gets {key}{suffix!s} instead "
+                            "(rename it with an overrides file)")
             key = f"{key}{suffix}"
         components[key] = _Component(key, [])
         join(wl, key)
@@ -420,6 +425,8 @@ def _workload_rules(b: _Builder, comp: str, obj: dict[str, Any]) -> None:
                 prefix: tuple[str, ...] = (comp,)
             else:
                 prefix = (comp, "sidecars" if group == "containers" else "initContainers", camel(cname))
+                b.model.groups.setdefault(prefix[:2], "Sidecar containers, by name" if group == "containers"
+                                          else "Init containers, by name")
                 b.model.groups[prefix] = f"Container {cname}"
             _container_rules(b, comp, prefix, spec_path + (group, i), ctr, cname)
     claims = _get(obj, ("spec", "volumeClaimTemplates")) or []
@@ -561,10 +568,11 @@ def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app
     # names and ids before parameterization turns fields (even metadata.name) into expressions
     names = {id(o): (_filename(o, used), object_id(o)) for o in plain}
     namespace = main_namespace(plain)
-    components, shared = group_components(plain)
+    warnings: list[str] = []
+    components, shared = group_components(plain, warnings)
     if app_version is None:
         app_version = _guess_app_version(plain)
-    model = Model(name=name, version=version, app_version=app_version, namespace=namespace)
+    model = Model(name=name, version=version, app_version=app_version, namespace=namespace, warnings=warnings)
     b = _Builder(model, namespace)
     conditions: dict[int, Expr] = {}
     secrets: dict[tuple[str, str], _SecretSlot] = {}
