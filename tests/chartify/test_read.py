@@ -26,6 +26,11 @@ def test_yaml_is_read_as_the_api_server_reads_it() -> None:
     assert doc["a"] == ["=", 0o755, True, "1.20", 1.2, "2024-01-01", None, 1e6]
 
 
+def test_a_yaml_directive_in_one_input_does_not_change_the_next() -> None:
+    assert load_documents("%YAML 1.2\n---\na: 0755\n", "one.yaml") == [{"a": 755}]
+    assert load_documents("a: 0755\n", "two.yaml") == [{"a": 0o755}]
+
+
 def test_directories_are_read_recursively_in_order_and_lists_unwrapped(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "a.yaml").write_text(DEPLOY)

@@ -87,36 +87,39 @@ def identity_key(obj: dict[str, Any], default_namespace: str | None = None) -> t
             str(meta.get("namespace") or default_namespace or ""), str(meta.get("name")))
 
 
+_CONSTRUCTOR = None
+
+
 def _yaml():
+    """A fresh parser per stream: a ``%YAML`` directive in one input must not change how the next is read."""
+    global _CONSTRUCTOR
     from ruamel.yaml import YAML
-    from ruamel.yaml.constructor import SafeConstructor
 
-    class _Constructor(SafeConstructor):
-        """go-yaml v2 semantics for what the API server sees; timestamps and ``=`` stay strings."""
+    if _CONSTRUCTOR is None:
+        from ruamel.yaml.constructor import SafeConstructor
 
-    _Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: c.construct_scalar(n))
-    _Constructor.add_constructor("tag:yaml.org,2002:value", lambda c, n: c.construct_scalar(n))
+        class _Constructor(SafeConstructor):
+            """go-yaml v2 semantics for what the API server sees; timestamps and ``=`` stay strings."""
+
+        _Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: c.construct_scalar(n))
+        _Constructor.add_constructor("tag:yaml.org,2002:value", lambda c, n: c.construct_scalar(n))
+        _CONSTRUCTOR = _Constructor
     y = YAML(typ="safe", pure=True)
     y.version = (1, 1)
-    y.Constructor = _Constructor
+    y.Constructor = _CONSTRUCTOR
     return y
-
-
-_YAML = None
 
 
 def load_documents(text: str, origin: str) -> list[Any]:
     """Parse a multi-document YAML stream; a syntax error names the file, document and line."""
-    global _YAML
-    if _YAML is None:
-        _YAML = _yaml()
+    parser = _yaml()
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     docs: list[Any] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ruamel warns about YAML 1.1 floats without a dot; go-yaml accepts them
         try:
-            for doc in _YAML.load_all(io.StringIO(text)):
+            for doc in parser.load_all(io.StringIO(text)):
                 docs.append(doc)
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
