@@ -540,8 +540,7 @@ def deprecate(catalog_url: str, type_name: str, version: str, *, index_dir: Path
                                f"no such version", hint=f"`chartkit catalog show {type_name}` lists its versions")
         already = reg.manifest_digest(repo, tag + DEPRECATED_SUFFIX) is not None
         if not already:
-            if not reg.has_blob(repo, digest_of(EMPTY_BLOB)):
-                reg.upload_blob(repo, EMPTY_BLOB, digest_of(EMPTY_BLOB))
+            reg.upload_blob(repo, EMPTY_BLOB, digest_of(EMPTY_BLOB))
             created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             marker = deprecation_manifest(found[0], reason=reason or "deprecated", created=created)
             reg.put_manifest(repo, tag + DEPRECATED_SUFFIX, marker, MANIFEST_MEDIA_TYPE)

@@ -307,14 +307,24 @@ class Registry:
 
     # -- writing --------------------------------------------------------------------------------------------
 
-    def upload_blob(self, repository: str, data: bytes, digest: str) -> None:
-        """Monolithic upload: POST opens a session, one PUT with the digest closes it."""
+    def upload_blob(self, repository: str, data: bytes, digest: str) -> bool:
+        """Upload a blob unless the repository has it; True when bytes were sent.
+
+        The upload session is opened with ``mount=<digest>&from=<repository>``: a registry that already holds the
+        blob answers 201 and nothing is sent, so "skip blobs already present" costs no extra request; otherwise it
+        answers 202 and one monolithic PUT with the digest closes the session.
+        """
         scope = self._scope(repository, True)
-        started = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope, ok=(202,))
+        query = urllib.parse.urlencode({"mount": digest, "from": repository})
+        started = self.request("POST", f"/v2/{repository}/blobs/uploads/?{query}", scope=scope, ok=(201, 202))
+        if started.status_code == 201:
+            log.debug("blob %s already in %s", digest, repository)
+            return False
         location = urllib.parse.urljoin(f"https://{self.host}/", started.headers["Location"])
         sep = "&" if "?" in location else "?"
         self.request("PUT", f"{location}{sep}digest={urllib.parse.quote(digest)}", scope=scope, ok=(201,),
                      data=data, headers={"Content-Type": "application/octet-stream"})
+        return True
 
     def put_manifest(self, repository: str, tag: str, manifest: bytes, media_type: str) -> str:
         response = self.request("PUT", f"/v2/{repository}/manifests/{tag}", scope=self._scope(repository, True),

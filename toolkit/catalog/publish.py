@@ -5,7 +5,7 @@ Versions are immutable whatever the registry allows (distribution lets any tag b
 - same chart digest already under the tag → no-op, reported "already published";
 - another chart digest under the tag → refused, both digests in the message;
 - two publishers of one version: each takes a per-version lock (``flock`` on a file under the chartkit cache,
-  so it holds across processes and threads on one machine), checks the tag, uploads, puts the manifest, then
+  so it holds across processes and threads on one machine), reads the tags, uploads, puts the manifest, then
   re-reads the tag and fails unless it still points at its own manifest. On one machine exactly one wins. Across
   machines the registry offers no compare-and-swap (no conditional PUT, no referrers API in distribution 2.8),
   so the re-read catches a publisher that overwrote us before our check; two puts landing within one round
@@ -17,13 +17,13 @@ repository already has (HEAD) are not uploaded again. The index is updated only 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import hashlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -95,7 +95,7 @@ class PublishReport:
                 "requests": self.requests}
 
 
-@contextmanager
+@contextlib.contextmanager
 def version_lock(host: str, repository: str, tag: str) -> Iterator[None]:
     """Hold the publish lock of one version (threads in-process, flock across processes on this machine)."""
     from toolkit.localenv import paths
@@ -118,73 +118,87 @@ def _prov_of(package: Path) -> Path | None:
     return prov if prov.is_file() else None
 
 
-def publish_artifact(reg: Registry, url: CatalogURL, artifact: Artifact, package: Path) -> tuple[PublishResult, bytes]:
-    """Publish one artifact under its version lock; returns the result and the manifest now under the tag."""
+def _publish_one(reg: Registry, url: CatalogURL, artifact: Artifact, package: Path,
+                 tag_exists: bool) -> tuple[PublishResult, bytes]:
+    """Publish one artifact; the caller holds its version lock and has just read the repository's tags."""
     repo, tag = url.repository(artifact.name), artifact.tag
     ref = url.ref(artifact.name)
-    with version_lock(url.host, repo, tag):
-        existing = reg.manifest(repo, tag)
-        if existing is not None:
-            held = chart_layer_digest(existing[0])
-            if held == artifact.chart_digest:
-                log.info("%s:%s already published (%s)", ref, artifact.version, held)
-                return PublishResult(package, artifact.name, artifact.version, ref, Status.ALREADY, existing[1],
-                                     artifact.chart_digest, artifact.prov is not None), existing[0]
-            raise CatalogError(
-                f'unable to publish "{artifact.name}" version "{artifact.version}" to "{url}": that version is '
-                f"already published with other content (catalog {held}, this package {artifact.chart_digest})",
-                hint="versions are immutable: bump the version (`chartkit package --bump patch`)")
-        for blob in artifact.blobs:
-            if reg.has_blob(repo, blob.digest):
-                log.debug("blob %s already in %s", blob.digest, repo)
-                continue
-            reg.upload_blob(repo, blob.data, blob.digest)
-        reg.put_manifest(repo, tag, artifact.manifest, MANIFEST_MEDIA_TYPE)
-        now = reg.manifest_digest(repo, tag)
-        if now != artifact.manifest_digest:
-            raise CatalogError(
-                f'unable to publish "{artifact.name}" version "{artifact.version}" to "{url}": another publisher '
-                f"wrote the tag concurrently (tag now {now}, ours {artifact.manifest_digest})",
-                hint="versions are immutable: check `chartkit catalog show` and bump the version")
+    existing = reg.manifest(repo, tag) if tag_exists else None
+    if existing is not None:
+        held = chart_layer_digest(existing[0])
+        if held == artifact.chart_digest:
+            log.info("%s:%s already published (%s)", ref, artifact.version, held)
+            return PublishResult(package, artifact.name, artifact.version, ref, Status.ALREADY, existing[1],
+                                 artifact.chart_digest, artifact.prov is not None), existing[0]
+        raise CatalogError(
+            f'unable to publish "{artifact.name}" version "{artifact.version}" to "{url}": that version is '
+            f"already published with other content (catalog {held}, this package {artifact.chart_digest})",
+            hint="versions are immutable: bump the version (`chartkit package --bump patch`)")
+    for blob in artifact.blobs:
+        reg.upload_blob(repo, blob.data, blob.digest)
+    reg.put_manifest(repo, tag, artifact.manifest, MANIFEST_MEDIA_TYPE)
+    now = reg.manifest_digest(repo, tag)
+    if now != artifact.manifest_digest:
+        raise CatalogError(
+            f'unable to publish "{artifact.name}" version "{artifact.version}" to "{url}": another publisher '
+            f"wrote the tag concurrently (tag now {now}, ours {artifact.manifest_digest})",
+            hint="versions are immutable: check `chartkit catalog show` and bump the version")
     return PublishResult(package, artifact.name, artifact.version, ref, Status.PUBLISHED, artifact.manifest_digest,
                          artifact.chart_digest, artifact.prov is not None), artifact.manifest
 
 
 def publish(packages: Sequence[Path], options: PublishOptions, *, registry: Registry | None = None,
             progress: Callable[[PublishResult], None] | None = None) -> PublishReport:
-    """Publish packages concurrently; failures are collected per package (``report.errors``), never half-indexed."""
+    """Publish packages concurrently; failures are collected per package (``report.errors``), never half-indexed.
+
+    Every version lock is taken first (in sorted order, so two publishers cannot deadlock), then one tag list per
+    repository tells which versions exist; only those cost a manifest GET. A new version costs two blob
+    uploads (or one request each when the registry already has the blob), the manifest PUT and a re-read.
+    """
     url = CatalogURL.parse(options.to)
     if not packages:
         raise InputError("unable to publish: no packages given")
     artifacts: list[tuple[Path, Artifact]] = []
+    seen: dict[tuple[str, str], Path] = {}
     for package in packages:
         if not package.is_file():
             raise InputError(f'unable to publish "{package}": no such file', hint="run `chartkit package` first")
-        artifacts.append((package, build_artifact(package, prov=_prov_of(package))))
+        artifact = build_artifact(package, prov=_prov_of(package))
+        key = (url.repository(artifact.name), artifact.tag)
+        if key in seen:
+            raise InputError(f'unable to publish "{package}": {seen[key]} is the same chart version '
+                             f'"{artifact.name}" {artifact.version}; publish one of them')
+        seen[key] = package
+        artifacts.append((package, artifact))
     reg = registry or Registry(url.host, ca_file=options.ca_file, registry_config=options.registry_config,
                                pool_size=max(options.workers, 1))
     start = reg.requests
     report = PublishReport()
     landed: list[tuple[str, dict[str, Any]]] = []
     try:
-        # fail before pushing anything when the registry is unreachable or refuses our credentials
-        reg.ping()
+        with contextlib.ExitStack() as locks, ThreadPoolExecutor(max(options.workers, 1)) as pool:
+            for repo, tag in sorted(seen):
+                locks.enter_context(version_lock(url.host, repo, tag))
+            # fail before pushing anything when the registry is unreachable or refuses our credentials
+            reg.ping()
+            repos = sorted({repo for repo, _ in seen})
+            tags = dict(zip(repos, pool.map(lambda r: set(reg.tags(r)), repos)))
 
-        def one(item: tuple[Path, Artifact]) -> None:
-            package, artifact = item
-            try:
-                result, manifest = publish_artifact(reg, url, artifact, package)
-            except ChartkitError as exc:
-                log.info("publishing %s failed: %s", package, exc)
-                report.errors.append((package, exc))
-                return
-            report.results.append(result)
-            landed.append((artifact.name, build_entry(url, artifact.name, artifact.tag, manifest,
-                                                      artifact.chart.data)))
-            if progress:
-                progress(result)
+            def one(item: tuple[Path, Artifact]) -> None:
+                package, artifact = item
+                repo = url.repository(artifact.name)
+                try:
+                    result, manifest = _publish_one(reg, url, artifact, package, artifact.tag in tags[repo])
+                except ChartkitError as exc:
+                    log.info("publishing %s failed: %s", package, exc)
+                    report.errors.append((package, exc))
+                    return
+                report.results.append(result)
+                landed.append((artifact.name, build_entry(url, artifact.name, artifact.tag, manifest,
+                                                          artifact.chart.data)))
+                if progress:
+                    progress(result)
 
-        with ThreadPoolExecutor(max(options.workers, 1)) as pool:
             list(pool.map(one, artifacts))
     finally:
         report.requests = reg.requests - start
