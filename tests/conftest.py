@@ -30,6 +30,37 @@ def corpus_dir() -> Path:
 
 # --- localenv: real helm, registry and cluster --------------------------------------------------------------
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build what the selected tests need before any test runs: a cold build takes minutes, longer than a test's
+    timeout, and its progress belongs on the terminal rather than hidden in a fixture."""
+    needed = set()
+    for item in session.items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "helm_bin" in names:
+            needed.add("helm")
+        if "cluster" in names:
+            needed.add("cluster")
+    if not needed:
+        return
+    from toolkit import localenv
+    from toolkit.errors import LocalEnvError
+    from toolkit.localenv import _build
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(message: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"localenv: {message}")
+
+    try:
+        localenv.ensure_helm(progress)
+        if "cluster" in needed:
+            _build.ensure_kubernetes(progress)
+            _build.ensure_kwok(progress)
+    except LocalEnvError as exc:
+        progress(f"{exc} (the tests that need it will report it)")
+
+
 def _absent(exc: Exception, *markers: str) -> None:
     """Skip when a tool is genuinely absent on a developer machine; CI (CI=1) must fail instead."""
     if not os.environ.get("CI") and any(marker in str(exc) for marker in markers):

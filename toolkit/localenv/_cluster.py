@@ -80,6 +80,9 @@ def _ports(directory: Path) -> dict[str, int]:
     ports: dict[str, int] = {}
     for name in PORTS:
         ports[name] = _proc.free_port(recorded.get(name), avoid=list(ports.values()))
+        if recorded.get(name) and ports[name] != recorded[name]:
+            log.warning("port %s for %s is taken by %s: moving to %s", recorded[name], name,
+                        _proc.listeners_of(recorded[name]), ports[name])
     path.write_text(json.dumps(ports))
     return ports
 

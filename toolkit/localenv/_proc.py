@@ -57,6 +57,22 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], fields[19]
 
 
+def _threads_alive(pid: int) -> bool:
+    """A zombie leader can outlive its threads' exit by a while; they still hold its sockets until they go."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    for task in tasks:
+        try:
+            raw = (task / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if raw[raw.rindex(")") + 2:].split()[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
@@ -81,7 +97,7 @@ class PidFile:
             return None
         pid = int(record.get("pid", 0))
         stat = _proc_stat(pid) if pid > 0 else None
-        if stat and stat[0] == "Z":
+        if stat and stat[0] == "Z" and not _threads_alive(pid):
             _reap(pid)
             return None
         if not stat or stat[1] != str(record.get("start")):
