@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -132,3 +133,35 @@ def test_down_stops_the_registry_and_removes_state(own_state: Path) -> None:
     assert not own_state.exists()
     assert localenv.status()["registry"] is None
     assert paths.state_root() == own_state
+
+
+def test_concurrent_starts_share_one_registry(own_state: Path) -> None:
+    # three processes at once, as pytest sessions of several engineers (or CI steps) do
+    code = "from toolkit import localenv; print(localenv.start_registry().host)"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    hosts = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    assert all(proc.returncode == 0 for proc in procs)
+    assert len(hosts) == 1
+    registries = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).startswith("/usr/bin/docker-registry")
+                  and str(own_state) in _cmdline(p)]
+    assert len(registries) == 1
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_chartkit_up_and_down_commands(own_state: Path, helm_bin: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from toolkit.cli import main
+
+    assert main(["up", "--no-cluster", "--json"]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["registry"]["url"].startswith("oci://127.0.0.1:") and env["cluster"] is None
+    assert env["state_dir"] == str(own_state)
+    assert main(["down"]) == 0
+    assert capsys.readouterr().out.strip() == "stopped: registry"
+    assert main(["down"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing was running"

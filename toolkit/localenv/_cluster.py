@@ -106,10 +106,8 @@ def _kubeconfig(directory: Path, server: str, pki: _Pki) -> Path:
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": f"{CONTEXT}-admin"}}],
     }
     path = directory / "kubeconfig"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config, indent=2))  # JSON is YAML; kubectl, helm and client libraries read it
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    # JSON is YAML: kubectl, helm and client libraries read it
+    _pki.write_private(path, json.dumps(config, indent=2).encode())
     return path
 
 

@@ -29,7 +29,8 @@ class KeyPair:
     key: Path
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (keys, credentials), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -85,8 +86,8 @@ def ensure_ca(directory: Path) -> KeyPair:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write(pair.key, _key_pem(key))
-    _write(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(pair.key, _key_pem(key))
+    write_private(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
     return pair
 
 
@@ -136,8 +137,8 @@ def ensure_cert(ca: KeyPair, pair: KeyPair, *, common_name: str, organization: s
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
-    _write(pair.key, _key_pem(key))
-    _write(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(pair.key, _key_pem(key))
+    write_private(pair.cert, cert.public_bytes(serialization.Encoding.PEM))
     return pair
 
 
@@ -146,6 +147,6 @@ def ensure_signing_key(private: Path, public: Path) -> None:
     if private.exists() and public.exists():
         return
     key = ec.generate_private_key(ec.SECP256R1())
-    _write(private, _key_pem(key))
-    _write(public, key.public_key().public_bytes(serialization.Encoding.PEM,
+    write_private(private, _key_pem(key))
+    write_private(public, key.public_key().public_bytes(serialization.Encoding.PEM,
                                                  serialization.PublicFormat.SubjectPublicKeyInfo))

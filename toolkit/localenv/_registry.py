@@ -52,14 +52,6 @@ def registry_binary() -> Path:
     return Path(found)
 
 
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    tmp.replace(path)
-
-
 def _credentials(directory: Path) -> tuple[str, str]:
     path = directory / "credentials.json"
     try:
@@ -67,7 +59,7 @@ def _credentials(directory: Path) -> tuple[str, str]:
         return data["username"], data["password"]
     except (FileNotFoundError, ValueError, KeyError):
         password = secrets.token_urlsafe(18)
-        _write_private(path, json.dumps({"username": USERNAME, "password": password}))
+        _pki.write_private(path, json.dumps({"username": USERNAME, "password": password}).encode())
         # a new password invalidates the old htpasswd
         (directory / "htpasswd").unlink(missing_ok=True)
         return USERNAME, password
@@ -80,7 +72,7 @@ def _htpasswd(directory: Path, username: str, password: str) -> Path:
         if user == username and bcrypt.checkpw(password.encode(), hashed.encode()):
             return path
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
-    _write_private(path, f"{username}:{hashed}\n")
+    _pki.write_private(path, f"{username}:{hashed}\n".encode())
     return path
 
 
@@ -97,14 +89,14 @@ def _config(directory: Path, port: int, tls: _pki.KeyPair, htpasswd: Path) -> Pa
         "auth": {"htpasswd": {"realm": "chartkit", "path": str(htpasswd)}},
     }
     path = directory / "config.yml"
-    _write_private(path, json.dumps(config, indent=2))
+    _pki.write_private(path, json.dumps(config, indent=2).encode())
     return path
 
 
 def _registry_config(directory: Path, host: str, username: str, password: str) -> Path:
     auth = base64.b64encode(f"{username}:{password}".encode()).decode()
     path = directory / "registry-config.json"
-    _write_private(path, json.dumps({"auths": {host: {"auth": auth}}}, indent=2))
+    _pki.write_private(path, json.dumps({"auths": {host: {"auth": auth}}}, indent=2).encode())
     return path
 
 
