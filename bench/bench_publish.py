@@ -1,0 +1,79 @@
+"""Publish 50 chart versions: chartkit (one process, shared HTTP session, 8 workers) vs a loop of `helm push`.
+
+Same run, same registry, same files, fresh repository names for each side so neither skips anything.
+Run: python bench/bench_publish.py [--count 50] [--workers 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import namespace, registry, save, timed  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+
+    from toolkit import localenv
+    from toolkit.catalog.package import PackageOptions, package
+    from toolkit.catalog.publish import PublishOptions, publish
+    from toolkit.deploy.helm import Helm
+
+    info = registry()
+    helm = Helm(localenv.helm_config(registry=info))
+    env = helm.config.env()
+    results: dict = {"count": args.count, "workers": args.workers, "registry": info.host}
+    with tempfile.TemporaryDirectory(prefix="chartkit-bench-") as tmp:
+        (Path(tmp) / "src").mkdir()
+        chart = Path(tmp) / "src" / "bench"
+        subprocess.run([str(helm.executable), "create", str(chart)], check=True, capture_output=True)
+        out = Path(tmp) / "pkgs"
+        with timed(results, "package_s"):
+            paths = [package(chart, PackageOptions(version=f"1.0.{i}", destination=out), helm=helm).path
+                     for i in range(args.count)]
+
+        helm_ns = f"{info.url}/{namespace('bench-helm')}"
+        with timed(results, "helm_push_loop_s"):
+            for path in paths:
+                subprocess.run([str(helm.executable), "push", str(path), helm_ns, "--ca-file", str(info.ca_file)],
+                               check=True, capture_output=True, env=env)
+
+        lib_ns = f"{info.url}/{namespace('bench-ck')}"
+        with timed(results, "chartkit_library_s"):
+            report = publish(paths, PublishOptions(to=lib_ns, ca_file=info.ca_file,
+                                                   registry_config=info.registry_config, workers=args.workers))
+        report.raise_for_errors()
+        results["chartkit_requests"] = report.requests
+
+        cli_ns = f"{info.url}/{namespace('bench-cli')}"
+        with timed(results, "chartkit_cli_s"):
+            subprocess.run([sys.executable, "-m", "toolkit.cli", "publish", *map(str, paths), "--to", cli_ns,
+                            "--ca-file", str(info.ca_file), "--registry-config", str(info.registry_config),
+                            "--no-index", "--workers", str(args.workers)], check=True, capture_output=True,
+                           env=dict(os.environ))
+
+        with timed(results, "chartkit_republish_noop_s"):
+            again = publish(paths, PublishOptions(to=lib_ns, ca_file=info.ca_file,
+                                                  registry_config=info.registry_config, workers=args.workers))
+        assert all(r.status.value == "already published" for r in again.results)
+
+    results["speedup_library"] = round(results["helm_push_loop_s"] / results["chartkit_library_s"], 1)
+    results["speedup_cli"] = round(results["helm_push_loop_s"] / results["chartkit_cli_s"], 1)
+    print(json.dumps(results, indent=2))
+    print(f"results in {save('publish', results)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
