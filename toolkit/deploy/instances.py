@@ -24,10 +24,9 @@ import json
 import logging
 import re
 import shutil
-import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -596,8 +595,10 @@ def latest_for_types(catalog: Any, types: Iterable[str]) -> tuple[dict[str, Cata
             return newest_version(CatalogVersion(v, deprecated=t in deprecated)
                                   for t in tags if (v := tag_to_version(t)))
 
+        # the first lookup alone: it answers the auth challenge once, the rest reuse the credentials
+        latest = {name: newest(name) for name in wanted[:1]}
         with ThreadPoolExecutor(8) as pool:
-            latest = dict(zip(wanted, pool.map(newest, wanted)))
+            latest.update(zip(wanted[1:], pool.map(newest, wanted[1:])))
         return latest, reg.requests
 
 
