@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from toolkit.catalog.index import deprecate
 from toolkit.deploy import instances
 from toolkit.deploy.config import Settings
 from toolkit.deploy.instances import InstanceOptions, RecoveryAction
@@ -78,7 +79,7 @@ def test_upgrade_that_never_becomes_ready_is_rolled_back(settings, kube, namespa
     assert "nodeSelector" not in dep["spec"]["template"]["spec"]
 
 
-def test_outdated_flags_exactly_the_older_instances(settings, namespace, publish_tiny):
+def test_outdated_flags_exactly_the_older_instances(settings, catalog, namespace, publish_tiny):
     publish_tiny("1.0.0")
     for name in ("a", "b", "c"):
         instances.install(settings, name, "tiny", InstanceOptions(namespace=namespace))
@@ -88,10 +89,13 @@ def test_outdated_flags_exactly_the_older_instances(settings, namespace, publish
     publish_tiny("1.1.0")
     instances.upgrade(settings, "b", InstanceOptions(namespace=namespace), to="latest")
     publish_tiny("1.2.0-rc.1")  # prereleases are not what instances should run
+    publish_tiny("1.3.0")
+    deprecate(catalog.url, "tiny", "1.3.0", index_dir=None, reason="broken", ca_file=catalog.ca_file,
+              registry_config=catalog.registry_config)  # nor deprecated versions
     rows, requests = instances.outdated(settings, namespace=namespace)
     assert {r.instance.name: (r.outdated, r.latest) for r in rows} == {
         "a": (True, "1.1.0"), "b": (False, "1.1.0"), "c": (True, "1.1.0")}
-    assert requests <= 3  # one tag list for the one type (plus auth round trips), not one per instance
+    assert requests <= 2  # one tag list for the one type (plus the auth challenge), not one per instance
 
 
 def _mark_pending(kube, name, namespace, revision):
