@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -87,7 +86,3 @@ def registry_env(registry, monkeypatch):
     monkeypatch.setenv("CHARTKIT_REGISTRY_CA", str(registry.ca_file))
     monkeypatch.setenv("HELM_REGISTRY_CONFIG", str(registry.registry_config))
     return registry
-
-
-def now() -> float:
-    return time.time()

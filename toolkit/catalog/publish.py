@@ -4,9 +4,9 @@ Versions are immutable whatever the registry allows (distribution lets any tag b
 
 - same chart digest already under the tag → no-op, reported "already published";
 - another chart digest under the tag → refused, both digests in the message;
-- two publishers of one version: each takes a per-version lock (``flock`` on a file under the chartkit cache,
-  so it holds across processes and threads on one machine), reads the tags, uploads, puts the manifest, then
-  re-reads the tag and fails unless it still points at its own manifest. On one machine exactly one wins. Across
+- two publishers of one version: each takes the version's lock (``flock`` on a file under the chartkit cache, so
+  it holds across processes and threads on one machine) before it reads the tags, uploads, puts the manifest and
+  re-reads the tag, failing unless the tag still points at its own manifest. On one machine exactly one wins. Across
   machines the registry offers no compare-and-swap (no conditional PUT, no referrers API in distribution 2.8),
   so the re-read catches a publisher that overwrote us before our check; two puts landing within one round
   trip of each other can both pass, and the last write stays. Release pipelines should publish from one place.
