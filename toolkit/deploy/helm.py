@@ -261,6 +261,7 @@ class Helm:
         return match.group(1) if match else ""
 
     def pull(self, ref: str, destination: Path, *, version: str | None = None) -> Path:
+        destination.mkdir(parents=True, exist_ok=True)
         args: list[Any] = ["pull", ref, "--destination", destination]
         if version:
             args += ["--version", version]
@@ -300,6 +301,7 @@ class Helm:
         timeout: str | None = None,
         description: str | None = None,
         dry_run: bool = False,
+        force_conflicts: bool = False,
     ) -> dict[str, Any]:
         """`helm upgrade --install` with values on stdin; returns helm's JSON release record."""
         args: list[Any] = [
@@ -327,6 +329,9 @@ class Helm:
             args += ["--description", description]
         if dry_run:
             args.append("--dry-run=server")
+        if force_conflicts:
+            # server-side apply takes back fields another manager changed (kubectl edit) instead of failing
+            args.append("--force-conflicts")
         if self.config.ca_file and str(chart).startswith("oci://"):
             args += ["--ca-file", self.config.ca_file]
         out = self._run("install or upgrade", f"{namespace}/{release}", args, input=json.dumps(dict(values or {})).encode())
@@ -378,6 +383,18 @@ class Helm:
             release, namespace=namespace, wait=wait, timeout=timeout))
 
     # -- added for instances (drift) --------------------------------------------------------------------------
+
+    def rollback_forcing(self, release: str, revision: int | None = None, *, namespace: str, wait: bool = True,
+                         timeout: str | None = None) -> None:
+        """`helm rollback --force-conflicts`: roll back over fields another manager changed since."""
+        args: list[Any] = ["rollback", release]
+        if revision is not None:
+            args.append(revision)
+        args += ["--namespace", namespace, "--timeout", timeout or self.config.timeout, "--force-conflicts",
+                 "--cleanup-on-fail"]
+        if wait:
+            args += ["--wait", "--wait-for-jobs"]
+        self._run("roll back", f"{namespace}/{release}", args)
 
     def render_unchecked(self, chart: Path | str, *, release: str, namespace: str,
                          values: Mapping[str, Any] | None = None) -> str:
