@@ -430,6 +430,11 @@ def _add_instances(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--set-string", dest="set_strings", action="append", default=[], metavar="K=V",
                        help="set a value as a string")
         p.add_argument("--timeout", default="5m", help="how long to wait for the rollout (default 5m)")
+        force(p)
+
+    def force(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--force-conflicts", action="store_true",
+                       help="take back fields changed outside the chart (server-side apply conflicts; see drift)")
 
     p = sub.add_parser("install", help="install an instance of a catalog type (values checked before any change)")
     p.add_argument("instance", help="instance (release) name")
@@ -453,6 +458,7 @@ def _add_instances(sub: argparse._SubParsersAction) -> None:
     p.add_argument("instance")
     p.add_argument("revision", nargs="?", type=int)
     p.add_argument("--timeout", default="5m")
+    force(p)
     common(p)
     p.set_defaults(handler=_cmd_rollback)
 
@@ -466,6 +472,7 @@ def _add_instances(sub: argparse._SubParsersAction) -> None:
     p.add_argument("instance")
     p.add_argument("--dry-run", action="store_true", help="only say what would be done")
     p.add_argument("--timeout", default="5m")
+    force(p)
     common(p)
     p.set_defaults(handler=_cmd_recover)
 
@@ -506,7 +513,8 @@ def _instance_options(args: argparse.Namespace):  # noqa: ANN202 - lazy import
     return InstanceOptions(namespace=args.namespace, values_files=tuple(args.values_files), sets=tuple(args.sets),
                            set_strings=tuple(args.set_strings), timeout=args.timeout,
                            reset_values=getattr(args, "reset_values", False),
-                           take_ownership=getattr(args, "take_ownership", False))
+                           take_ownership=getattr(args, "take_ownership", False),
+                           force_conflicts=args.force_conflicts)
 
 
 def _report(result: Any, as_json: bool) -> int:
@@ -553,7 +561,8 @@ def _upgrade_all(args: argparse.Namespace, settings: Any) -> int:
         task = bar.add_task(args.all_of, total=None)
         outcomes = instances.upgrade_all_of(
             settings, args.all_of, to=args.to or "latest", namespace=namespace, concurrency=args.concurrency,
-            timeout=args.timeout, on_start=lambda found: bar.update(task, total=len(found)),
+            timeout=args.timeout, force_conflicts=args.force_conflicts,
+            on_start=lambda found: bar.update(task, total=len(found)),
             progress=lambda o: (bar.advance(task), bar.console.print(
                 f"  {'ok  ' if o.ok else 'FAIL'} {o.namespace}/{o.name}: "
                 + (o.result.line() if o.result else o.error))))
@@ -571,7 +580,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     from toolkit.deploy import instances
 
     result = instances.rollback(_instance_settings(args), args.instance, args.revision, namespace=args.namespace,
-                                timeout=args.timeout)
+                                timeout=args.timeout, force_conflicts=args.force_conflicts)
     return _report(result, args.json)
 
 
@@ -601,7 +610,8 @@ def _cmd_recover(args: argparse.Namespace) -> int:
             print(("would " if plan.action is not instances.RecoveryAction.NONE else "") + text)
         return 0
     _err(f"recover: will {text}")
-    instances.recover(settings, args.instance, namespace=args.namespace, apply=True, timeout=args.timeout)
+    instances.recover(settings, args.instance, namespace=args.namespace, apply=True, timeout=args.timeout,
+                      force_conflicts=args.force_conflicts)
     if args.json:
         _print_json({"action": plan.action.value, "revision": plan.revision, "reason": plan.reason, "applied": True})
     else:

@@ -11,6 +11,7 @@ from toolkit.deploy import drift, instances
 from toolkit.deploy.config import Settings
 from toolkit.deploy.drift import ChangeKind, ExitCode
 from toolkit.deploy.instances import InstanceOptions
+from toolkit.errors import DeployError
 
 pytestmark = pytest.mark.cluster
 
@@ -59,3 +60,15 @@ def test_drift_reports_edits_with_field_values_and_manager(catalog, cluster, kub
     assert (violation["field"], violation["old"], violation["new"], violation["manager"]) == (
         "spec.template.spec.containers[name=app].image", "registry.example/team/tiny:1.0",
         "evil.example/team/tiny:1.0", "kubectl-edit")
+
+    # an upgrade meets the edited fields as server-side apply conflicts: refused with a way out, then forced
+    with pytest.raises(DeployError, match=r"conflict occurred while applying") as info:
+        instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+    assert "re-run with --force-conflicts" in str(info.value)
+    r = instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",),
+                                                           force_conflicts=True))
+    assert r.status == "deployed"
+    left = drift.drift(settings, "web", namespace=namespace).changes
+    # the chart's fields are back; the env var the chart never set stays and is still reported
+    assert [(c.kind, c.field) for c in left] == [
+        (ChangeKind.ADDED, "spec.template.spec.containers[name=app].env[name=DEBUG]")]

@@ -8,7 +8,7 @@ import pytest
 
 from toolkit.deploy.instances import (CatalogVersion, Instance, Origin, RecoveryAction, catalog_id,
                                       compute_outdated, instances_from_release_records, newest_version,
-                                      origin_from_labels, parse_type_ref, plan_recovery)
+                                      origin_from_labels, parse_type_ref, plan_recovery, serving_revision)
 from toolkit.errors import DeployError, InputError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -104,3 +104,14 @@ def test_plan_recovery(history, action, revision):
     assert plan.describe("chat1", "ns").startswith({"rollback": "roll back ns/chat1 to revision",
                                                     "uninstall": "uninstall ns/chat1",
                                                     "none": "nothing to do"}[action.value])
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    (["superseded", "deployed"], 2),
+    (["superseded", "deployed", "failed"], 2),
+    (["superseded", "failed", "failed"], 1),
+    (["failed"], None),
+], ids=["newest-deployed", "after-failed-attempt", "only-superseded", "nothing-served"])
+def test_serving_revision_skips_failed_attempts(statuses, expected):
+    history = [{"revision": i + 1, "status": s} for i, s in enumerate(statuses)]
+    assert serving_revision(history) == expected

@@ -64,6 +64,8 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-_.A-Za-z0-9]{0,61}[A-Za-z0-9])?)?$")
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _TYPE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+_CONFLICT = "conflict occurred while applying"
+_NOT_READY = re.compile(r"not ready|context deadline exceeded|timed out waiting")
 
 
 # -- where an instance came from ------------------------------------------------------------------------------
@@ -300,6 +302,7 @@ class InstanceOptions:
     wait: bool = True
     reset_values: bool = False    # upgrade: start from the chart defaults instead of the instance's values
     take_ownership: bool = False  # adopt objects that exist already (e.g. the app chartify read)
+    force_conflicts: bool = False  # take back fields someone changed behind the chart's back (see drift)
 
 
 @dataclass(frozen=True)
@@ -388,6 +391,22 @@ def get_instance(settings: Any, name: str, namespace: str, *, kube: Any = None) 
     return found[0]
 
 
+def serving_revision(history: Sequence[Mapping[str, Any]]) -> int | None:
+    """The revision whose values an upgrade builds on: the deployed one, not a failed attempt after it."""
+    ordered = sorted(history, key=lambda r: int(r["revision"]), reverse=True)
+    for wanted in ("deployed", "superseded"):
+        found = next((int(r["revision"]) for r in ordered if r.get("status") == wanted), None)
+        if found is not None:
+            return found
+    return None
+
+
+def serving_values(helm: Any, name: str, namespace: str) -> dict[str, Any]:
+    """The user-supplied values of the revision that serves (helm's `get values` would take the newest attempt)."""
+    revision = serving_revision(helm.history(name, namespace=namespace))
+    return helm.get_values(name, namespace=namespace, revision=revision)
+
+
 def _refuse_pending(inst: Instance) -> None:
     if inst.pending:
         raise DeployError(f'unable to change instance "{inst.namespace}/{inst.name}": revision {inst.revision} is '
@@ -402,7 +421,7 @@ def _deploy(helm: Any, name: str, fetched: Fetched, values: Mapping[str, Any], o
         record = helm.install_or_upgrade(
             name, fetched.package, namespace=options.namespace, values=values, labels=origin.labels(),
             wait=options.wait, rollback_on_failure=True, take_ownership=options.take_ownership,
-            timeout=options.timeout, description=origin.description)
+            timeout=options.timeout, description=origin.description, force_conflicts=options.force_conflicts)
     except HelmError as exc:
         raise _failed(helm, name, options.namespace, origin, action, exc) from exc
     info = record.get("info") or {}
@@ -424,8 +443,15 @@ def _failed(helm: Any, name: str, namespace: str, origin: Origin, action: str, e
         state = "nothing was left installed"
     else:
         state = f"revision {newest['revision']} is {newest.get('status')}" if newest else "state unknown"
+    hint = exc.hint
+    if _NOT_READY.search(exc.stderr):
+        hint = ("the new pods did not become ready within --timeout, so helm rolled back; look at the pods' events "
+                "and raise --timeout if they are only slow")
+    if _CONFLICT in exc.stderr:
+        hint = (f"fields the chart sets were changed outside it (`chartkit drift {name} -n {namespace}` shows "
+                "who and what); re-run with --force-conflicts to take them back")
     return DeployError(f'unable to {action} "{namespace}/{name}" with {origin.type} {origin.version}: '
-                       f"{exc.message}; {state}", hint=exc.hint)
+                       f"{exc.message}; {state}", hint=hint)
 
 
 def install(settings: Any, name: str, type_ref: str, options: InstanceOptions = InstanceOptions(), *,
@@ -461,7 +487,7 @@ def upgrade(settings: Any, name: str, options: InstanceOptions = InstanceOptions
     inst = get_instance(settings, name, options.namespace, kube=kube)
     _refuse_pending(inst)
     version = inst.version if to is None else parse_type_ref(f"{inst.type}@{to}")[1]
-    base = {} if options.reset_values else helm.get_values(name, namespace=options.namespace)
+    base = {} if options.reset_values else serving_values(helm, name, options.namespace)
     values = user_values(options.values_files, options.sets, options.set_strings, base=base)
     scratch = Path(tempfile.mkdtemp(prefix="chartkit-upgrade-"))
     try:
@@ -488,7 +514,7 @@ class UpgradeOutcome:
 
 
 def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", namespace: str | None = None,
-                   concurrency: int = 4, timeout: str | None = None, helm: Any = None,
+                   concurrency: int = 4, timeout: str | None = None, force_conflicts: bool = False, helm: Any = None,
                    progress: Callable[[UpgradeOutcome], None] | None = None,
                    on_start: Callable[[list[Instance]], None] | None = None) -> list[UpgradeOutcome]:
     """Upgrade every instance of a type to one version with bounded concurrency; failures are collected."""
@@ -506,10 +532,10 @@ def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", 
         fetched = fetch(settings, helm, type_name, version, scratch)  # one pull for all instances
 
         def one(inst: Instance) -> UpgradeOutcome:
-            opts = InstanceOptions(namespace=inst.namespace, timeout=timeout)
+            opts = InstanceOptions(namespace=inst.namespace, timeout=timeout, force_conflicts=force_conflicts)
             try:
                 _refuse_pending(inst)
-                values = helm.get_values(inst.name, namespace=inst.namespace)
+                values = serving_values(helm, inst.name, inst.namespace)
                 _check(fetched, values)
                 result = _deploy(helm, inst.name, fetched, values, opts, "upgrade")
                 outcome = UpgradeOutcome(inst.name, inst.namespace, inst.version, True, result)
@@ -528,15 +554,23 @@ def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", 
 
 
 def rollback(settings: Any, name: str, revision: int | None = None, *, namespace: str = "default",
-             timeout: str | None = None, helm: Any = None) -> Result:
+             timeout: str | None = None, force_conflicts: bool = False, helm: Any = None) -> Result:
     """Roll an instance back (to the previous revision by default); its labels follow the target revision."""
     helm = helm or settings.helm()
     kube = settings.kube()
     get_instance(settings, name, namespace, kube=kube)
-    helm.rollback(name, revision, namespace=namespace, wait=True, timeout=timeout)
+    _roll_back(helm, name, revision, namespace=namespace, timeout=timeout, force_conflicts=force_conflicts)
     inst = get_instance(settings, name, namespace, kube=kube)
     return Result(name, namespace, inst.revision, inst.status, inst.type, inst.version, inst.digest, "rollback",
                   f"to revision {revision}" if revision else "to the previous revision")
+
+
+def _roll_back(helm: Any, name: str, revision: int | None, *, namespace: str, timeout: str | None,
+               force_conflicts: bool) -> None:
+    if force_conflicts:
+        helm.rollback_forcing(name, revision, namespace=namespace, wait=True, timeout=timeout)
+    else:
+        helm.rollback(name, revision, namespace=namespace, wait=True, timeout=timeout)
 
 
 def uninstall(settings: Any, name: str, *, namespace: str = "default", timeout: str | None = None,
@@ -548,12 +582,12 @@ def uninstall(settings: Any, name: str, *, namespace: str = "default", timeout: 
 
 
 def recover(settings: Any, name: str, *, namespace: str = "default", apply: bool = False,
-            timeout: str | None = None, helm: Any = None) -> RecoveryPlan:
+            timeout: str | None = None, force_conflicts: bool = False, helm: Any = None) -> RecoveryPlan:
     """Plan (and with ``apply`` carry out) the recovery of an instance stuck in pending-*."""
     helm = helm or settings.helm()
     plan = plan_recovery(helm.history(name, namespace=namespace))
     if apply and plan.action is RecoveryAction.ROLLBACK:
-        helm.rollback(name, plan.revision, namespace=namespace, wait=True, timeout=timeout)
+        _roll_back(helm, name, plan.revision, namespace=namespace, timeout=timeout, force_conflicts=force_conflicts)
     elif apply and plan.action is RecoveryAction.UNINSTALL:
         helm.uninstall(name, namespace=namespace, wait=True, timeout=timeout)
     return plan
