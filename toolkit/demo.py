@@ -2,10 +2,12 @@
 
 The chat app runs in the local cluster → chartify reads it live → package → publish to the local catalog → an
 intern installs a staging instance with one command (a locked parameter is refused) → a new version is published
-→ ``outdated`` flags the instance → upgrade → a direct edit shows up in ``drift``.
+→ ``outdated`` flags the instance → upgrade → a direct edit shows up in ``drift`` (and an edit of a locked field
+is a compliance violation).
 
-Every run uses a fresh catalog namespace and a fresh instance namespace (``demo-<stamp>``), so re-runs never
-collide with what an earlier run published (catalog versions are immutable).
+The app runs in namespace ``chat-demo`` (re-applied each run: idempotent). Every run uses a fresh catalog namespace
+and a fresh instance namespace (``demo-<stamp>``), so re-runs never collide with what an earlier run published
+(catalog versions are immutable).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ OVERRIDES = "parameters:\n  chat.image:\n    locked: true\n    description: Imag
 class DemoOptions:
     examples: Path = Path("examples/chat")
     work: Path = Path("out/demo")
-    app_namespace: str = "chat"
+    app_namespace: str = "chat-demo"
     instance: str = "staging"
 
 
@@ -73,6 +75,11 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
     objects = []
     for path in sorted(options.examples.glob("*.yaml")):
         objects += [doc for doc in YAML(typ="safe", pure=True).load_all(path.read_text()) if isinstance(doc, dict)]
+    if not objects:
+        raise DeployError(f"demo: no manifests in {options.examples}")
+    for obj in objects:
+        # its own namespace: the demo changes the app, other users of namespace "chat" must not see that
+        obj.setdefault("metadata", {})["namespace"] = options.app_namespace
     kube.create_namespace(options.app_namespace)
     kube.apply(objects, options.app_namespace, field_manager="kubectl")
     kube.wait_deployment_available("chat", options.app_namespace, timeout=120)
@@ -151,5 +158,18 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
     for change in report.changes:
         say(f"    {change.line()}")
     _done(say, t, f"chartkit drift exit code {int(report.exit_code)} (0 clean, 3 drift, 4 compliance violation)")
+
+    t = _step(say, 10, "someone points the image at docker.io (chat.image is locked), then chartkit drift")
+    kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/chat",
+                 body={"spec": {"template": {"spec": {"containers": [
+                     {"name": "chat", "image": "docker.io/chat/chat-server:latest"}]}}}},
+                 content_type="application/strategic-merge-patch+json", query={"fieldManager": "kubectl-edit"})
+    report = drift.drift(settings, options.instance, namespace=namespace, helm=helm, kube=kube)
+    for change in report.changes:
+        if change.violation:
+            say(f"    {change.line()}")
+    if report.exit_code is not drift.ExitCode.VIOLATION:
+        raise DeployError("demo: drift did not flag the locked image as a compliance violation")
+    _done(say, t, f"chartkit drift exit code {int(report.exit_code)}: compliance violation")
     say(f"done: catalog {catalog.url}, instance {namespace}/{options.instance}, chart {chart_dir}")
 

@@ -1,0 +1,26 @@
+"""The README's main job: the demo story runs end to end on the real local registry and cluster."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from toolkit.demo import DemoOptions, run
+
+pytestmark = pytest.mark.cluster
+
+
+def test_demo_tells_the_story(repo_root, tmp_path, registry, cluster):
+    lines: list[str] = []
+    run(DemoOptions(examples=repo_root / "examples" / "chat", work=tmp_path,
+                    app_namespace=f"chat-{uuid.uuid4().hex[:6]}"), say=lines.append)
+    text = "\n".join(lines)
+    assert "refused before touching the cluster: " in text and "parameter chat.image.registry is locked" in text
+    assert "install demo-" in text and "chat 1.0.0 revision 1 deployed" in text
+    assert "staging: 1.0.0 -> 1.1.0" in text
+    assert "chat 1.1.0 revision 2 deployed (from 1.0.0)" in text
+    assert 'resources.limits.cpu: changed "1" -> "2" by kubectl-edit' in text
+    assert "env[name=DEBUG]: added" in text
+    assert "[COMPLIANCE VIOLATION: locked parameter]" in text and "exit code 4" in text
+    assert lines[-1].startswith("done: ")
