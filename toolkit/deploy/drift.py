@@ -66,6 +66,7 @@ class ChangeKind(str, enum.Enum):
     ADDED = "added"              # a field the chart does not set was added by someone
     MISSING_OBJECT = "missing"   # an object of the manifest is gone
     EXTRA_OBJECT = "extra"       # an object labelled as the instance's is not in the manifest
+    UNAPPLIABLE = "unappliable"  # Helm could not re-apply it now (e.g. an immutable field was changed)
 
 
 @dataclass(frozen=True, order=True)
@@ -109,6 +110,8 @@ class Change:
             return f"{self.object}: deleted (the chart creates it){flag}"
         if self.kind is ChangeKind.EXTRA_OBJECT:
             return f"{self.object}: not in the chart{who}"
+        if self.kind is ChangeKind.UNAPPLIABLE:
+            return f"{self.object}: the chart can no longer be applied to it: {self.new}"
         old, new = _show(self.old), _show(self.new)
         return f"{self.object} {self.field}: {self.kind.value} {old} -> {new}{who}{flag}"
 
@@ -431,6 +434,7 @@ def drift(settings: Any, name: str, *, namespace: str = "default", helm: Any = N
     from pathlib import Path
 
     from toolkit.deploy import instances as inst_mod
+    from toolkit.errors import ClusterError
 
     helm = helm or settings.helm()
     kube = kube or settings.kube()
@@ -458,7 +462,11 @@ def drift(settings: Any, name: str, *, namespace: str = "default", helm: Any = N
         if live is None:
             continue
         live_keys.append(key)
-        desired = kube.apply([obj], namespace, field_manager=HELM_MANAGER, force=True, dry_run=True)[0]
+        try:
+            desired = kube.apply([obj], namespace, field_manager=HELM_MANAGER, force=True, dry_run=True)[0]
+        except ClusterError as exc:
+            changes.append(Change(key, ChangeKind.UNAPPLIABLE, new=exc.message))
+            continue
         changes += diff_object(desired, live, key=key, locked=locked.get((key.kind, key.name), ()))
     labelled = kube.list_namespace_objects(namespace, selector=instance_selector(name))
     extra = missing_and_extra(keys, live_keys, labelled)
