@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -11,10 +12,16 @@ from toolkit.demo import DemoOptions, run
 pytestmark = pytest.mark.cluster
 
 
-def test_demo_tells_the_story(repo_root, tmp_path, registry, cluster):
+def test_demo_tells_the_story(repo_root, tmp_path, registry, cluster, kube):
     lines: list[str] = []
-    run(DemoOptions(examples=repo_root / "examples" / "chat", work=tmp_path,
-                    app_namespace=f"chat-{uuid.uuid4().hex[:6]}"), say=lines.append)
+    app = f"chat-{uuid.uuid4().hex[:6]}"
+    try:
+        run(DemoOptions(examples=repo_root / "examples" / "chat", work=tmp_path, app_namespace=app),
+            say=lines.append)
+    finally:
+        staging = re.search(r"instance (demo-\d+)/", lines[-1]) if lines else None
+        for namespace in [app] + ([staging.group(1)] if staging else []):
+            kube.delete("v1", "Namespace", namespace, wait=False)
     text = "\n".join(lines)
     assert "refused before touching the cluster: " in text and "parameter chat.image.registry is locked" in text
     assert "install demo-" in text and "chat 1.0.0 revision 1 deployed" in text
