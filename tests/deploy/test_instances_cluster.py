@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -128,3 +129,14 @@ def test_pending_release_is_detected_and_recovered(settings, kube, namespace, pu
     inst = instances.get_instance(settings, "web", namespace)
     assert (inst.revision, inst.status) == (3, "deployed")
     assert _container(kube, "web", namespace)[1]["PLAN"] == "small"
+
+
+def test_instances_from_another_catalog_are_not_compared_or_changed(settings, namespace, publish_tiny):
+    publish_tiny("1.0.0")
+    instances.install(settings, "a", "tiny", InstanceOptions(namespace=namespace))
+    elsewhere = replace(settings, catalog=replace(settings.catalog, url=settings.catalog.url + "-other"))
+    rows, _ = instances.outdated(elsewhere, namespace=namespace)
+    assert [(r.instance.name, r.outdated, r.note) for r in rows] == [("a", False, "installed from another catalog")]
+    with pytest.raises(DeployError, match=r'unable to change instance ".*/a" from catalog ".*-other": it was '
+                                          r"installed from another catalog"):
+        instances.upgrade(elsewhere, "a", InstanceOptions(namespace=namespace, sets=("plan=large",)))

@@ -407,6 +407,14 @@ def serving_values(helm: Any, name: str, namespace: str) -> dict[str, Any]:
     return helm.get_values(name, namespace=namespace, revision=revision)
 
 
+def _refuse_other_catalog(inst: Instance, catalog_url: str) -> None:
+    if inst.catalog_id and inst.catalog_id != catalog_id(catalog_url):
+        raise DeployError(f'unable to change instance "{inst.namespace}/{inst.name}" from catalog "{catalog_url}": '
+                          "it was installed from another catalog",
+                          hint=f"pass that catalog's --catalog; `chartkit history {inst.name} -n {inst.namespace}` "
+                               "shows where each revision came from")
+
+
 def _refuse_pending(inst: Instance) -> None:
     if inst.pending:
         raise DeployError(f'unable to change instance "{inst.namespace}/{inst.name}": revision {inst.revision} is '
@@ -486,6 +494,7 @@ def upgrade(settings: Any, name: str, options: InstanceOptions = InstanceOptions
     helm = helm or settings.helm()
     inst = get_instance(settings, name, options.namespace, kube=kube)
     _refuse_pending(inst)
+    _refuse_other_catalog(inst, settings.catalog.url)
     version = inst.version if to is None else parse_type_ref(f"{inst.type}@{to}")[1]
     base = {} if options.reset_values else serving_values(helm, name, options.namespace)
     values = user_values(options.values_files, options.sets, options.set_strings, base=base)
@@ -535,6 +544,7 @@ def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", 
             opts = InstanceOptions(namespace=inst.namespace, timeout=timeout, force_conflicts=force_conflicts)
             try:
                 _refuse_pending(inst)
+                _refuse_other_catalog(inst, settings.catalog.url)
                 values = serving_values(helm, inst.name, inst.namespace)
                 _check(fetched, values)
                 result = _deploy(helm, inst.name, fetched, values, opts, "upgrade")
