@@ -1,0 +1,41 @@
+"""`chartkit package` and `chartkit publish` end to end through the CLI entry point (exit codes, --json)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolkit.catalog.index import load_index
+from toolkit.cli import main
+
+pytestmark = pytest.mark.registry
+
+
+def test_package_bump_publish_and_refuse_through_the_cli(make_chart, registry_env, catalog, tmp_path, capsys):
+    chart = make_chart("web", "0.5.0")
+    out, index_dir = tmp_path / "out", tmp_path / "repo-index"
+    assert main(["package", str(chart), "--catalog", catalog, "-o", str(out), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["version"] == "0.5.0" and first["alreadyPublished"] is False
+    assert main(["publish", first["path"], "--to", catalog, "--index", str(index_dir)]) == 0
+    assert capsys.readouterr().out.startswith("published: ")
+    assert main(["publish", first["path"], "--to", catalog, "--index", str(index_dir)]) == 0
+    assert capsys.readouterr().out.startswith("already published: ")
+
+    assert main(["package", str(chart), "--bump", "minor", "--catalog", catalog, "-o", str(out), "--json"]) == 0
+    bumped = json.loads(capsys.readouterr().out)
+    assert bumped["version"] == "0.6.0"
+    assert main(["publish", bumped["path"], "--to", catalog, "--index", str(index_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["status"] == "published"
+    assert sorted(load_index(index_dir).types["web"]) == ["0.5.0", "0.6.0"]
+
+    changed = make_chart("web", "0.5.0", message="other content")
+    assert main(["package", str(changed), "--version", "0.6.0", "--catalog", catalog, "-o", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "already holds it with other content" in err and bumped["digest"] in err
+    assert not list((tmp_path / "x").glob("*.tgz"))
+    assert main(["package", str(chart), "--bump", "patch", "--offline"]) == 1
+    assert "--bump reads the catalog" in capsys.readouterr().err
+    assert main(["publish", str(tmp_path / "missing.tgz"), "--to", catalog]) == 1
+    assert 'unable to publish' in capsys.readouterr().err
