@@ -249,6 +249,8 @@ def _add_catalog(sub: argparse._SubParsersAction) -> None:
     sync = csub.add_parser("sync", help="update the index from the registry (incremental unless --full)")
     sync.add_argument("--from", dest="catalog", help="oci://HOST/NAMESPACE")
     sync.add_argument("--full", action="store_true", help="rebuild the index from scratch")
+    sync.add_argument("--verify", action="store_true",
+                      help="also check every indexed version's digest (one request each); refetch what changed")
     lst = csub.add_parser("list", help="types in the index with their latest version")
     show = csub.add_parser("show", help="one type's version: parameters, images, digests")
     show.add_argument("type")
@@ -329,13 +331,14 @@ def _cmd_catalog_sync(args: argparse.Namespace) -> int:
     from toolkit.catalog.index import sync
 
     settings = _catalog_settings(args, args.catalog)
-    result = sync(settings.catalog, settings.index_dir, full=args.full, ca_file=settings.ca_file,
-                  registry_config=settings.registry_config)
+    result = sync(settings.catalog, settings.index_dir, full=args.full, verify=args.verify,
+                  ca_file=settings.ca_file, registry_config=settings.registry_config)
     if args.json:
         _print_json(result.as_dict())
     else:
         print(f"synced {result.catalog} → {result.path}: {result.types} types, {result.versions} versions "
-              f"(+{len(result.added)} -{len(result.removed)}, {result.requests} registry requests)")
+              f"(+{len(result.added)} -{len(result.removed)} ~{len(result.changed)}, "
+              f"{result.requests} registry requests)")
     return 0
 
 

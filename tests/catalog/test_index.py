@@ -126,3 +126,34 @@ def test_a_broken_index_is_refused_with_a_hint(tmp_path):
     (tmp_path / "index.json").write_text("{not json")
     with pytest.raises(CatalogError, match="rebuild it with `chartkit catalog sync --full`"):
         load_index(tmp_path)
+
+
+def test_verify_notices_a_version_overwritten_outside_chartkit(published, registry, registry_helm, make_chart,
+                                                               tmp_path):
+    from toolkit.catalog.artifact import digest_of
+
+    index_dir = tmp_path / "idx"
+    with _client(registry) as client:
+        sync(published, index_dir, registry=client)
+    before = load_index(index_dir).types["api"]["0.1.0"]
+    # plain helm push overwrites tags: exactly what chartkit's own publish refuses to do
+    other = package(make_chart("api", "0.1.0", message="overwritten"), PackageOptions(destination=tmp_path / "o"),
+                    helm=registry_helm)
+    registry_helm.push(other.path, published)
+    # and something that is not a chart lands in the catalog namespace
+    url = CatalogURL.parse(published)
+    with _client(registry) as client:
+        client.upload_blob(url.repository("notachart"), b"{}", digest_of(b"{}"))
+        client.put_manifest(url.repository("notachart"), "1.0.0", json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest_of(b"{}"), "size": 2},
+            "layers": []}).encode(), "application/vnd.oci.image.manifest.v1+json")
+    with _client(registry) as client:
+        plain = sync(published, index_dir, registry=client)
+    assert plain.changed == [] and plain.skipped == ["notachart:1.0.0"]
+    assert load_index(index_dir).types["api"]["0.1.0"]["chartDigest"] == before["chartDigest"]  # not noticed
+    with _client(registry) as client:
+        checked = sync(published, index_dir, verify=True, registry=client)
+    assert checked.changed == ["api:0.1.0"] and checked.added == []
+    assert load_index(index_dir).types["api"]["0.1.0"]["chartDigest"] == other.digest
+    assert "notachart" not in load_index(index_dir).types

@@ -438,17 +438,23 @@ class SyncResult:
     deprecated: list[str]
     requests: int
     path: Path
+    changed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"catalog": self.catalog, "types": self.types, "versions": self.versions, "added": self.added,
-                "removed": self.removed, "deprecated": self.deprecated, "requests": self.requests,
-                "index": str(self.path)}
+                "removed": self.removed, "deprecated": self.deprecated, "changed": self.changed,
+                "skipped": self.skipped, "requests": self.requests, "index": str(self.path)}
 
 
-def sync(catalog_url: str, index_dir: Path, *, full: bool = False, ca_file: Path | None = None,
-         registry_config: Path | None = None, registry: Registry | None = None,
+def sync(catalog_url: str, index_dir: Path, *, full: bool = False, verify: bool = False,
+         ca_file: Path | None = None, registry_config: Path | None = None, registry: Registry | None = None,
          progress: Progress | None = None) -> SyncResult:
-    """Bring ``index_dir/index.json`` in line with the catalog; fetch only versions it does not hold yet."""
+    """Bring ``index_dir/index.json`` in line with the catalog; fetch only versions it does not hold yet.
+
+    ``verify`` also HEADs every version the index holds (one request each) and refetches those whose manifest
+    changed: chartkit never overwrites a version, but plain ``helm push`` can.
+    """
     url = CatalogURL.parse(catalog_url)
     reg = registry or Registry(url.host, ca_file=ca_file, registry_config=registry_config)
     start = reg.requests
@@ -462,7 +468,7 @@ def sync(catalog_url: str, index_dir: Path, *, full: bool = False, ca_file: Path
         with ThreadPoolExecutor(_WORKERS) as pool:
             tag_lists = dict(zip(types, pool.map(lambda t: reg.tags(url.repository(t)), types)))
             wanted: list[tuple[str, str, bool]] = []
-            added, removed, newly_deprecated = [], [], []
+            added, removed, newly_deprecated, changed, skipped = [], [], [], [], []
             for type_name, tags in tag_lists.items():
                 deprecated = _deprecated_tags(tags)
                 held = index.types.get(type_name, {})
@@ -478,8 +484,17 @@ def sync(catalog_url: str, index_dir: Path, *, full: bool = False, ca_file: Path
                 for version, tag in live.items():
                     if version not in held:
                         wanted.append((type_name, tag, tag in deprecated))
+            if verify:
+                held_tags = [(t, v, e["tag"]) for t, versions in index.types.items() if t in tag_lists
+                             for v, e in versions.items()]
+                digests = pool.map(lambda item: reg.manifest_digest(url.repository(item[0]), item[2]), held_tags)
+                for (type_name, version, tag), digest in zip(held_tags, digests):
+                    if digest != index.types[type_name][version]["manifestDigest"]:
+                        log.warning("%s %s changed in the registry (%s); refetching", type_name, version, digest)
+                        changed.append(f"{type_name}:{version}")
+                        wanted.append((type_name, tag, bool(index.types[type_name][version]["deprecated"])))
 
-            def fetch(item: tuple[str, str, bool]) -> tuple[str, dict[str, Any]]:
+            def fetch(item: tuple[str, str, bool]) -> tuple[str, dict[str, Any] | None]:
                 type_name, tag, is_deprecated = item
                 repo = url.repository(type_name)
                 found = reg.manifest(repo, tag)
@@ -488,16 +503,21 @@ def sync(catalog_url: str, index_dir: Path, *, full: bool = False, ca_file: Path
                 manifest = found[0]
                 chart_digest = chart_layer_digest(manifest)
                 if not chart_digest:
-                    raise CatalogError(f'unable to sync "{type_name}:{tag}": not a Helm chart (no chart layer)')
+                    log.warning("skipping %s:%s: not a Helm chart (no chart layer)", type_name, tag)
+                    return type_name, None
                 entry = build_entry(url, type_name, tag, manifest, reg.blob(repo, chart_digest),
                                     deprecated=is_deprecated)
                 if progress:
                     progress(f"{type_name} {entry['version']}")
                 return type_name, entry
 
-            for type_name, entry in pool.map(fetch, wanted):
+            for (type_name, tag, _), (_, entry) in zip(wanted, pool.map(fetch, wanted)):
+                if entry is None:
+                    skipped.append(f"{type_name}:{tag}")
+                    continue
                 index.types.setdefault(type_name, {})[entry["version"]] = entry
-                added.append(f"{type_name}:{entry['version']}")
+                if f"{type_name}:{entry['version']}" not in changed:
+                    added.append(f"{type_name}:{entry['version']}")
         for type_name in [t for t in index.types if t not in tag_lists]:
             removed += [f"{type_name}:{v}" for v in index.types.pop(type_name)]
         for type_name in [t for t, versions in index.types.items() if not versions]:
@@ -509,7 +529,7 @@ def sync(catalog_url: str, index_dir: Path, *, full: bool = False, ca_file: Path
     return SyncResult(catalog=str(url), types=len(index.types),
                       versions=sum(len(v) for v in index.types.values()), added=sorted(added),
                       removed=sorted(removed), deprecated=sorted(newly_deprecated),
-                      requests=reg.requests - start, path=path)
+                      requests=reg.requests - start, path=path, changed=sorted(changed), skipped=sorted(skipped))
 
 
 # -- deprecate --------------------------------------------------------------------------------------------
