@@ -92,7 +92,7 @@ def test_packaged_chart_holds_no_secret_value(tmp_path: Path, helm) -> None:
     blobs = [raw, gzip.decompress(raw)]
     with tarfile.open(package, "r:gz") as tar:
         members = [m for m in tar.getmembers() if m.isfile()]
-        assert {"chat/values.yaml", "chat/values.schema.json", "chat/templates/secret-chat-mq.yaml"} <= {
+        assert {"chat/values.yaml", "chat/values.schema.json", "chat/templates/chat.yaml"} <= {
             m.name for m in members}
         blobs += [tar.extractfile(m).read() for m in members]
     for needle in needles:
@@ -201,7 +201,7 @@ def test_renamed_added_and_dropped_parameters(owned_chart: Path, render) -> None
     assert "podAnnotations" not in values and "autoscaling" not in values
     assert values["hpa"]["maxReplicas"] == 10
     assert values["terminationGracePeriodSeconds"] == 30 and values["readinessPath"] == "/healthz/ready"
-    deploy_tpl = (owned_chart / "templates" / "deployment-chat.yaml").read_text()
+    deploy_tpl = (owned_chart / "templates" / "chat.yaml").read_text()
     assert 'prometheus.io/scrape: "true"' in deploy_tpl  # dropped: the literal is back in the template
     before = render(owned_chart, namespace="chat")
     after = render(owned_chart, namespace="chat", set_values=("chat.terminationGracePeriodSeconds=60",

@@ -550,8 +550,8 @@ def main_namespace(objects: Sequence[dict[str, Any]]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def _filename(obj: dict[str, Any], used: set[str]) -> str:
-    base = f"{obj['kind'].lower()}-{re.sub(r'[^a-z0-9.-]+', '-', _name(obj).lower())}"
+def _filename(base: str, used: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9.-]+", "-", base.lower()).strip("-.") or "object"
     name, n = base, 2
     while name in used:
         name = f"{base}-{n}"
@@ -564,12 +564,18 @@ def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app
                 standard_labels: bool = True) -> Model:
     """Build the chart model: components, parameters with the source's values as defaults, object templates."""
     plain = [copy.deepcopy(o.obj) for o in objects]
-    used: set[str] = set()
-    # names and ids before parameterization turns fields (even metadata.name) into expressions
-    names = {id(o): (_filename(o, used), object_id(o)) for o in plain}
     namespace = main_namespace(plain)
     warnings: list[str] = []
     components, shared = group_components(plain, warnings)
+    # one template file per component (all its objects), one per shared object; names and ids are taken
+    # before parameterization turns fields (even metadata.name) into expressions
+    used: set[str] = set()
+    names: dict[int, tuple[str, str]] = {}
+    for comp in components:
+        filename = _filename(_name(comp.objects[0]), used)
+        names.update({id(o): (filename, object_id(o)) for o in comp.objects})
+    for obj in shared:
+        names[id(obj)] = (_filename(f"{obj['kind']}-{_name(obj)}", used), object_id(obj))
     if app_version is None:
         app_version = _guess_app_version(plain)
     model = Model(name=name, version=version, app_version=app_version, namespace=namespace, warnings=warnings)
@@ -637,6 +643,8 @@ def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app
         if standard_labels:
             _add_labels(b, obj, model)
         model.templates.append(TemplateFile(filename, obj, oid, conditions.get(id(obj))))
+    order = {name: i for i, name in enumerate(dict.fromkeys(n for n, _ in names.values()))}
+    model.templates.sort(key=lambda tf: order[tf.filename])  # stable: source order within a file
     if shared:
         log.info("carried verbatim (no parameters): %s", ", ".join(names[id(o)][1] for o in shared))
     return model

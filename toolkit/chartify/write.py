@@ -69,7 +69,8 @@ def _values_yaml(model: Model, values: Mapping[str, Any]) -> str:
 
 
 def _template_text(tf: Any) -> str:
-    body = yaml_lines(tf.obj, template=True, resolve=_resolve)
+    """One object as a YAML document; a condition wraps the whole document, separator included."""
+    body = ["---", *yaml_lines(tf.obj, template=True, resolve=_resolve)]
     if tf.condition is not None:
         return "\n".join([f"{{{{- if {tf.condition.render(_resolve)} }}}}", *body, "{{- end }}"]) + "\n"
     return "\n".join(body) + "\n"
@@ -120,7 +121,8 @@ def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides
         "templates/NOTES.txt": env.get_template("NOTES.txt.j2").render(context),
     }
     for tf in model.templates:
-        files[f"templates/{tf.filename}"] = _template_text(tf)
+        key = f"templates/{tf.filename}"
+        files[key] = files.get(key, "") + _template_text(tf)
     if overrides.to_dict():
         files[OVERRIDES_FILE] = dump_overrides(overrides)
     return files
