@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.catalog.conftest import write_chart
 from toolkit.catalog.index import load_index
 from toolkit.catalog.oci import CatalogURL, Credentials, Registry
 from toolkit.catalog.package import PackageOptions, package
@@ -36,14 +37,26 @@ def test_manifest_is_byte_identical_to_helm_push(pkg, registry_helm, registry_en
     key = generate_key(tmp_path / "gnupg")
     signed = pkg("web", "1.0.0+build.1", sign_key=key.uid, gnupg_home=key.home)
     plain = pkg("api", "0.2.0")
-    report = publish([signed, plain], PublishOptions(to=catalog))
+    # every Chart.yaml field helm serialises into the config blob, dependencies included
+    root = tmp_path / "rich"
+    write_chart(root, "db", "0.3.0")
+    rich_chart = write_chart(root, "rich", "4.0.0-beta.2")
+    (rich_chart / "Chart.yaml").write_text((rich_chart / "Chart.yaml").read_text() + (
+        "keywords: [chat, \"caf\u00e9\"]\nicon: https://example.invalid/i.png?a=1&b=<2>\ndeprecated: true\n"
+        "dependencies:\n  - name: db\n    version: 0.3.0\n    repository: file://../db\n    alias: store\n"
+        "    condition: store.enabled\n    tags: [backend]\n    import-values: [{child: a, parent: b}]\n"))
+    rich = package(rich_chart, PackageOptions(destination=tmp_path / "rich-out"), helm=registry_helm).path
+    report = publish([signed, plain, rich], PublishOptions(to=catalog))
     report.raise_for_errors()
     assert {r.status for r in report.results} == {Status.PUBLISHED}
     helm_catalog = catalog + "-helm"
-    for path in (signed, plain):
+    for path in (signed, plain, rich):
         registry_helm.push(path, helm_catalog)  # same file, same mtime → same `created` annotation
     ours, theirs = CatalogURL.parse(catalog), CatalogURL.parse(helm_catalog)
-    for name, tag in (("web", "1.0.0_build.1"), ("api", "0.2.0")):
+    config = json.loads(reg.blob(ours.repository("rich"), json.loads(
+        reg.manifest(ours.repository("rich"), "4.0.0-beta.2")[0])["config"]["digest"]))
+    assert config["deprecated"] is True and config["dependencies"][0]["alias"] == "store"
+    for name, tag in (("web", "1.0.0_build.1"), ("api", "0.2.0"), ("rich", "4.0.0-beta.2")):
         mine = reg.manifest(ours.repository(name), tag)
         helms = reg.manifest(theirs.repository(name), tag)
         assert mine is not None and helms is not None
