@@ -11,8 +11,17 @@ from pathlib import Path
 KINDS_PER_COMPONENT = 5
 
 
+def _letters(i: int) -> str:
+    """0 → "aaa", 1 → "aab"…: names without digits (helmify turns digits in names into broken template keys)."""
+    out = ""
+    for _ in range(3):
+        i, r = divmod(i, 26)
+        out = chr(ord("a") + r) + out
+    return out
+
+
 def component(i: int, namespace: str) -> list[dict]:
-    name = f"svc-{i:04d}"
+    name = f"svc-{_letters(i)}"
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "synthetic"}
     objects = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace,
