@@ -7,6 +7,7 @@ valid YAML double-quoted scalars) unless they are unambiguous plain words keeps 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -29,6 +30,8 @@ def _quote(text: str) -> str:
 
 def scalar(value: Any, *, template: bool = False) -> str:
     """One scalar as YAML text that go-yaml and ruamel (YAML 1.1) both read back to the same value."""
+    if type(value) is str:
+        return _string(value, template)
     if value is None:
         text = "null"
     elif value is True:
@@ -55,8 +58,18 @@ def scalar(value: Any, *, template: bool = False) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=8192)
+def _string(text: str, template: bool) -> str:
+    """Strings repeat a lot (keys, label values): quoted once."""
+    if not (_PLAIN.match(text) and text.lower() not in _YAML11_WORDS):
+        text = _quote(text)
+    if template and "{{" in text:
+        text = text.replace("{{", '{{ "{{" }}')
+    return text
+
+
 def _key(key: Any, template: bool) -> str:
-    return scalar(key if isinstance(key, str) else key, template=template)
+    return _string(key, template) if type(key) is str else scalar(key, template=template)
 
 
 def yaml_lines(node: Any, *, indent: int = 0, template: bool = False, resolve: Callable[[Ref], str] | None = None,

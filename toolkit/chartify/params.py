@@ -252,13 +252,19 @@ def group_components(objects: Sequence[dict[str, Any]],
             if ref is not None:
                 join(ref, key)
     services = [o for o in objects if o["kind"] == "Service"]
+    # workloads by (namespace, one pod label): a Service only checks the workloads sharing its first selector pair
+    by_label: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for wl in workloads:
+        for k, v in _pod_labels(wl).items():
+            by_label.setdefault((_ns(wl), k, str(v)), []).append(wl)
     for svc in services:
         selector = _get(svc, ("spec", "selector"))
         target = None
         if isinstance(selector, dict) and selector:
-            for wl in workloads:
+            first_key, first_value = next(iter(selector.items()))
+            for wl in by_label.get((_ns(svc), first_key, str(first_value)), ()):
                 labels = _pod_labels(wl)
-                if _ns(wl) == _ns(svc) and all(labels.get(k) == v for k, v in selector.items()):
+                if all(labels.get(k) == v for k, v in selector.items()):
                     target = owner[id(wl)]
                     break
         join(svc, target or new_component(svc))
