@@ -115,3 +115,24 @@ def test_plan_recovery(history, action, revision):
 def test_serving_revision_skips_failed_attempts(statuses, expected):
     history = [{"revision": i + 1, "status": s} for i, s in enumerate(statuses)]
     assert serving_revision(history) == expected
+
+
+def test_recorded_values_reads_the_serving_revision_from_release_secrets():
+    import base64
+    import gzip
+    import json
+
+    from toolkit.deploy.instances import recorded_values
+
+    def secret(rev, status, config):
+        rec = _secret("ns", "chat1", rev, status)
+        body = gzip.compress(json.dumps({"name": "chat1", "version": rev, "config": config}).encode())
+        rec["data"] = {"release": base64.b64encode(base64.b64encode(body)).decode()}
+        return rec
+
+    records = [secret(1, "superseded", {"plan": "small"}), secret(2, "deployed", {"plan": "large"}),
+               secret(3, "failed", {"plan": "broken"})]
+    [inst] = instances_from_release_records(records)
+    assert recorded_values(records, inst) == {"plan": "large"}
+    records[1]["data"]["release"] = "not base64!"
+    assert recorded_values(records, inst) is None

@@ -18,7 +18,9 @@ schema of the exact version that will be installed (pulled once, installed from 
 
 from __future__ import annotations
 
+import base64
 import enum
+import gzip
 import hashlib
 import json
 import logging
@@ -407,6 +409,35 @@ def serving_values(helm: Any, name: str, namespace: str) -> dict[str, Any]:
     return helm.get_values(name, namespace=namespace, revision=revision)
 
 
+def decode_release(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Helm's release record from its storage Secret (base64 of gzipped JSON), or None when unreadable."""
+    raw = (record.get("data") or {}).get("release")
+    if not raw:
+        return None
+    try:
+        data = base64.b64decode(base64.b64decode(raw))
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        return json.loads(data)
+    except (ValueError, OSError):
+        return None
+
+
+def recorded_values(records: Iterable[Mapping[str, Any]], inst: Instance) -> dict[str, Any] | None:
+    """The user-supplied values of the instance's serving revision, read from already listed release Secrets."""
+    revisions = {}
+    for record in records:
+        meta = record.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("namespace") == inst.namespace and labels.get("name") == inst.name:
+            revisions[int(labels.get("version", 0))] = (labels.get("status", ""), record)
+    serving = serving_revision([{"revision": r, "status": st} for r, (st, _rec) in revisions.items()])
+    release = decode_release(revisions[serving][1]) if serving in revisions else None
+    if release is None:
+        return None
+    return dict(release.get("config") or {})
+
+
 def _refuse_other_catalog(inst: Instance, catalog_url: str) -> None:
     if inst.catalog_id and inst.catalog_id != catalog_id(catalog_url):
         raise DeployError(f'unable to change instance "{inst.namespace}/{inst.name}" from catalog "{catalog_url}": '
@@ -529,8 +560,8 @@ def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", 
     """Upgrade every instance of a type to one version with bounded concurrency; failures are collected."""
     helm = helm or settings.helm()
     kube = settings.kube()
-    targets = [i for i in instances_from_release_records(release_records(kube, namespace=namespace))
-               if i.type == type_name]
+    records = release_records(kube, namespace=namespace)
+    targets = [i for i in instances_from_release_records(records) if i.type == type_name]
     if on_start:
         on_start(targets)
     if not targets:
@@ -545,7 +576,10 @@ def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", 
             try:
                 _refuse_pending(inst)
                 _refuse_other_catalog(inst, settings.catalog.url)
-                values = serving_values(helm, inst.name, inst.namespace)
+                # the records listed above hold each revision's values: no helm run per instance to read them
+                values = recorded_values(records, inst)
+                if values is None:
+                    values = serving_values(helm, inst.name, inst.namespace)
                 _check(fetched, values)
                 result = _deploy(helm, inst.name, fetched, values, opts, "upgrade")
                 outcome = UpgradeOutcome(inst.name, inst.namespace, inst.version, True, result)
