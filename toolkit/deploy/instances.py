@@ -683,5 +683,6 @@ def latest_for_types(catalog: Any, types: Iterable[str]) -> tuple[dict[str, Cata
 def outdated(settings: Any, *, namespace: str | None = None, kube: Any = None) -> tuple[list[OutdatedRow], int]:
     """Each instance against the newest release of its type; registry work is one request per type."""
     found = list_instances(settings, namespace=namespace, kube=kube)
-    latest, requests = latest_for_types(settings.catalog, (i.type for i in found))
+    here = catalog_id(settings.catalog.url)
+    latest, requests = latest_for_types(settings.catalog, (i.type for i in found if i.catalog_id in ("", here)))
     return compute_outdated(found, latest, catalog=settings.catalog.url), requests
