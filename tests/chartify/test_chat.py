@@ -126,6 +126,10 @@ def test_secret_needs_data_only_when_the_chart_creates_it(tmp_path: Path, render
                  id="hpa"),
     pytest.param("chat.ingress.className=traefik", {"Ingress/chat.spec.ingressClassName": ("nginx", "traefik")},
                  id="ingress"),
+    pytest.param("chat.nodeSelector.disktype=ssd", {"Deployment/chat.spec.template.spec.nodeSelector.disktype": (
+        None, "ssd")}, id="unset-in-source-nodeSelector"),
+    pytest.param("chat.tolerations[0].key=spot", {"Deployment/chat.spec.template.spec.tolerations[0].key": (
+        None, "spot")}, id="unset-in-source-tolerations"),
 ])
 def test_an_exposed_parameter_changes_exactly_the_fields_it_feeds(render, setting: str, expected: dict) -> None:
     before = render(CHART, namespace="chat")
@@ -155,6 +159,7 @@ OVERRIDES = {
         "chat.replicaCount": {"locked": True, "description": "Fixed by the platform team"},
         "chat.image.registry": {"locked": True},
         "chat.podAnnotations": {"drop": True},
+        "chat.tolerations": {"drop": True},
         "chat.autoscaling": {"rename": "chat.hpa"},
     },
     "add": [{"key": "chat.terminationGracePeriodSeconds", "object": "Deployment/chat",
@@ -198,11 +203,12 @@ def test_locked_parameters_are_refused_by_helm_and_visible_to_uis(owned_chart: P
 
 def test_renamed_added_and_dropped_parameters(owned_chart: Path, render) -> None:
     values = load_documents((owned_chart / "values.yaml").read_text(), "values.yaml")[0]["chat"]
-    assert "podAnnotations" not in values and "autoscaling" not in values
+    assert "podAnnotations" not in values and "autoscaling" not in values and "tolerations" not in values
     assert values["hpa"]["maxReplicas"] == 10
     assert values["terminationGracePeriodSeconds"] == 30 and values["readinessPath"] == "/healthz/ready"
     deploy_tpl = (owned_chart / "templates" / "chat.yaml").read_text()
     assert 'prometheus.io/scrape: "true"' in deploy_tpl  # dropped: the literal is back in the template
+    assert "tolerations" not in deploy_tpl  # dropped, and the source never had it: gone
     before = render(owned_chart, namespace="chat")
     after = render(owned_chart, namespace="chat", set_values=("chat.terminationGracePeriodSeconds=60",
                                                               "chat.hpa.minReplicas=3"))

@@ -62,7 +62,7 @@ def test_chartify_prints_the_fidelity_figure_and_verify_prints_the_table(tmp_pat
     out = tmp_path / "chat"
     assert main(["chartify", str(EXAMPLE), "--name", "chat", "-o", str(out), "--helm", str(helm_bin)]) == 0
     printed = capsys.readouterr().out
-    assert "chart " + str(out) + ": 6 objects, 1 components, 22 parameters (0 locked)" in printed
+    assert "chart " + str(out) + ": 6 objects, 1 components, 26 parameters (0 locked)" in printed
     assert "fidelity: 6/6 objects equal (100%)" in printed
     assert main(["verify", str(out), "--against", str(EXAMPLE), "--helm", str(helm_bin)]) == 0
     printed = capsys.readouterr().out

@@ -83,6 +83,11 @@ def yaml_lines(node: Any, *, indent: int = 0, template: bool = False, resolve: C
             if comments and sub in comments:
                 lines.extend(f"{pad}# {line}" for line in comments[sub].splitlines())
             head = f"{pad}{_key(key, template)}:"
+            if isinstance(value, Expr) and value.emit is Emit.OPTIONAL:
+                # `with` renders the key only for a non-empty value, so defaults add nothing to the object
+                lines += [f"{pad}{{{{- with {value.render(resolve)} }}}}",
+                          f"{head} {{{{- toYaml . | nindent {indent + 2} }}}}", f"{pad}{{{{- end }}}}"]
+                continue
             lines.extend(_entry(head, value, indent, template, resolve, comments, sub))
     elif isinstance(node, list):
         for i, value in enumerate(node):

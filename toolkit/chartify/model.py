@@ -22,6 +22,7 @@ class Emit(Enum):
 
     JSON = "json"
     BLOCK = "block"
+    OPTIONAL = "optional"  # a key the source lacks: rendered only when the value is non-empty
 
 
 def split_key(key: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.chartify.model import Expr, Model, Param, Ref, join_key, split_key
+from toolkit.chartify.model import Emit, Expr, Model, Param, Ref, join_key, split_key
 from toolkit.errors import InputError
 
 __all__ = ["OVERRIDES_FILE", "OVERRIDES_SCHEMA", "Overrides", "apply_overrides", "load_overrides"]
@@ -146,7 +146,6 @@ def _find_template(model: Model, object_ref: str, where: str):
 
 def _add(model: Model, spec: dict[str, Any], where: str) -> None:
     from toolkit.chartify import schema as schemas
-    from toolkit.chartify.model import Emit
     from toolkit.chartify.params import _get, _has, field_name, parse_field
 
     tf = _find_template(model, spec["object"], where)
@@ -201,7 +200,10 @@ def _drop(model: Model, prefix: tuple[str, ...], where: str) -> None:
         if len(hit) != len(expr.refs) or expr.original == "<secret>":
             raise InputError(f'unable to apply {where}: "{join_key(prefix)}" cannot be dropped '
                              "(Secret data and existingSecret stay parameters)")
-        parent[key] = copy.deepcopy(expr.original)
+        if expr.emit is Emit.OPTIONAL:
+            del parent[key]  # the source never had the field
+        else:
+            parent[key] = copy.deepcopy(expr.original)
 
     for tf in model.templates:
         _walk_exprs(tf.obj, visit)

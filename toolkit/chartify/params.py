@@ -348,6 +348,19 @@ class _Builder:
         self.feed(path, field)
         return path
 
+    def offer(self, field: Path, path: tuple[str, ...], description: str, empty: Any,
+              schema: dict[str, Any] | None = None) -> tuple[str, ...] | None:
+        """Bind the field if the source sets it; otherwise expose an empty value that adds it when set."""
+        if _has(self.current, field):
+            return self.bind(field, path, description, schema)
+        parent = _get(self.current, field[:-1])
+        if not isinstance(parent, dict) or path in self.model.params or self._prefix_taken(path):
+            return None
+        path = self.param(path, empty, description + " (unset in the source)", schema)
+        parent[field[-1]] = Expr("{0}", (Ref(path),), Emit.OPTIONAL, original=None)
+        self.feed(path, field)
+        return path
+
     def _set(self, field: Path, node: Any) -> None:
         parent = _get(self.current, field[:-1])
         parent[field[-1]] = node
@@ -379,9 +392,10 @@ def _container_rules(b: _Builder, comp: str, prefix: tuple[str, ...], field: Pat
     if "pullPolicy" in parts:
         b.expr(field + ("imagePullPolicy",), 'index {0} "pullPolicy" | toJson', (Ref(ipath),))
         b.feed(ipath, field + ("imagePullPolicy",))
-    b.bind(field + ("resources",), prefix + ("resources",), f"Resource requests and limits of container {cname}",
-           schemas.resources(ctr.get("resources")))
-    b.bind(field + ("securityContext",), prefix + ("securityContext",), f"Security context of container {cname}")
+    b.offer(field + ("resources",), prefix + ("resources",), f"Resource requests and limits of container {cname}",
+            {}, schemas.resources(ctr.get("resources")))
+    b.offer(field + ("securityContext",), prefix + ("securityContext",), f"Security context of container {cname}",
+            {})
     env = ctr.get("env")
     if isinstance(env, list):
         plain = {e["name"]: e["value"] for e in env
@@ -407,12 +421,13 @@ def _workload_rules(b: _Builder, comp: str, obj: dict[str, Any]) -> None:
     if not isinstance(pod, dict):
         raise InputError(f"unable to parameterize {b.current_id}: field {field_name(spec_path)} is missing")
     tmeta = spec_path[:-1] + ("metadata",)
-    b.bind(tmeta + ("annotations",), (comp, "podAnnotations"), "Annotations on the pods")
-    b.bind(spec_path + ("securityContext",), (comp, "podSecurityContext"), "Security context of the pods")
-    for key, desc in (("nodeSelector", "Node labels the pods must match"), ("tolerations", "Pod tolerations"),
-                      ("affinity", "Pod affinity rules"), ("priorityClassName", "Priority class of the pods")):
-        b.bind(spec_path + (key,), (comp, key), desc)
-    b.bind(spec_path + ("imagePullSecrets",), (comp, "imagePullSecrets"), "Secrets for pulling images")
+    b.offer(tmeta + ("annotations",), (comp, "podAnnotations"), "Annotations on the pods", {})
+    b.offer(spec_path + ("securityContext",), (comp, "podSecurityContext"), "Security context of the pods", {})
+    for key, desc, empty in (("nodeSelector", "Node labels the pods must match", {}),
+                             ("tolerations", "Pod tolerations", []), ("affinity", "Pod affinity rules", {})):
+        b.offer(spec_path + (key,), (comp, key), desc, empty)
+    b.bind(spec_path + ("priorityClassName",), (comp, "priorityClassName"), "Priority class of the pods")
+    b.offer(spec_path + ("imagePullSecrets",), (comp, "imagePullSecrets"), "Secrets for pulling images", [])
     if isinstance(pod.get("serviceAccountName"), str):
         b.model.groups.setdefault((comp, "serviceAccount"), "ServiceAccount of the pods")
         b.bind(spec_path + ("serviceAccountName",), (comp, "serviceAccount", "name"),
