@@ -6,11 +6,11 @@ server filled in stay (the spec is kept as-is), because dropping a default could
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from toolkit.chartify.model import copy_tree
 from toolkit.chartify.read import SourceObject
 
 __all__ = ["CleanResult", "clean_object", "clean_objects"]
@@ -89,7 +89,7 @@ def _clean_service(obj: dict[str, Any]) -> None:
 
 def clean_object(obj: dict[str, Any]) -> dict[str, Any]:
     """Return a cleaned deep copy of ``obj`` (status and cluster-allocated fields removed)."""
-    obj = copy.deepcopy(obj)
+    obj = copy_tree(obj)
     obj.pop("status", None)
     meta = obj.get("metadata")
     if isinstance(meta, dict):

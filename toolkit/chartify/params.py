@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import logging
 import re
 from collections import Counter
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from toolkit.chartify import schema as schemas
-from toolkit.chartify.model import Emit, Expr, Model, Param, Ref, TemplateFile
+from toolkit.chartify.model import Emit, Expr, Model, Param, Ref, TemplateFile, copy_tree
 from toolkit.chartify.read import SourceObject, object_id
 from toolkit.errors import InputError
 
@@ -318,7 +317,7 @@ class _Builder:
         elif self._prefix_taken(path):
             raise InputError(f"unable to parameterize {self.current_id}: values key {'.'.join(path)} is inside "
                              "another parameter")
-        self.model.params[path] = Param(path, copy.deepcopy(default), description,
+        self.model.params[path] = Param(path, copy_tree(default), description,
                                         schema if schema is not None else schemas.infer(default))
         return path
 
@@ -326,7 +325,9 @@ class _Builder:
         return any(path[:i] in self.model.params for i in range(1, len(path)))
 
     def feed(self, path: tuple[str, ...], field: Path) -> None:
-        self.model.params[path].feeds.append(f"{self.current_id} {field_name(field)}")
+        feeds = self.model.params[path].feeds
+        if not feeds or feeds[-1] != self.current_id:
+            feeds.append(self.current_id)
 
     # templates ---------------------------------------------------------------------------------------------
 
@@ -584,7 +585,7 @@ def _filename(base: str, used: set[str]) -> str:
 def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app_version: str | None,
                 standard_labels: bool = True) -> Model:
     """Build the chart model: components, parameters with the source's values as defaults, object templates."""
-    plain = [copy.deepcopy(o.obj) for o in objects]
+    plain = [copy_tree(o.obj) for o in objects]
     namespace = main_namespace(plain)
     warnings: list[str] = []
     components, shared = group_components(plain, warnings)
