@@ -1,6 +1,7 @@
 """chartify vs helmify on the same inputs, in one run: wall time and fidelity of both.
 
-Inputs: the largest corpus manifest (online-boutique) and a synthetic 1,000-object app (bench/synth_app.py).
+Inputs: the largest corpus manifest (online-boutique), a synthetic 1,000-object app (bench/synth_app.py), and
+the same without Secrets (helmify turns Secret data into required values, so its chart cannot render with defaults).
 Time: command line to command line (a fresh process each, as a user runs them), runs interleaved, median of
 ``--runs``; chartkit without its built-in verify (helmify has none), plus one run with it. Fidelity: each tool's
 chart rendered by ``helm template`` with defaults, compared object by object with the cleaned source using
@@ -160,7 +161,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-chartify-"))
     try:
         inputs = {"largest-corpus": largest_corpus_file(),
-                  f"synthetic-{args.count}": write_synthetic(work / "synthetic.yaml", args.count)}
+                  f"synthetic-{args.count}": write_synthetic(work / "synthetic.yaml", args.count),
+                  # helmify makes Secret data required values, so its chart cannot render with defaults; this
+                  # variant shows whether that is its only obstacle
+                  f"synthetic-{args.count}-no-secrets": write_synthetic(work / "synthetic-no-secrets.yaml",
+                                                                        args.count, secrets=False)}
         results = {"helm": helm.version(), "cpus": os.cpu_count(),
                    "load_average": [round(x, 2) for x in os.getloadavg()], "inputs": {}}
         for label, source in inputs.items():

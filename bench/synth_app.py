@@ -52,20 +52,25 @@ def component(i: int, namespace: str) -> list[dict]:
     return objects
 
 
-def synthesize(count: int, namespace: str = "synthetic") -> list[dict]:
+def synthesize(count: int, namespace: str = "synthetic", secrets: bool = True) -> list[dict]:
     objects: list[dict] = []
     i = 0
     while len(objects) < count:
-        objects.extend(component(i, namespace)[: count - len(objects)])
+        parts = [o for o in component(i, namespace) if secrets or o["kind"] != "Secret"]
+        if not secrets:
+            for o in parts:
+                for c in ((o.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", []):
+                    c["envFrom"] = [e for e in c["envFrom"] if "secretRef" not in e]
+        objects.extend(parts[: count - len(objects)])
         i += 1
     return objects
 
 
-def write(path: Path, count: int) -> Path:
+def write(path: Path, count: int, secrets: bool = True) -> Path:
     """Block-style YAML (helmify cannot split multi-document JSON)."""
     from toolkit.chartify.emit import yaml_lines
 
-    docs = ["\n".join(yaml_lines(o)) + "\n" for o in synthesize(count)]
+    docs = ["\n".join(yaml_lines(o)) + "\n" for o in synthesize(count, secrets=secrets)]
     path.write_text("---\n".join(docs))
     return path
 
