@@ -49,10 +49,25 @@ def _jinja():
     return _ENV
 
 
+#: the order of keys inside a component in values.yaml: what people change most comes first
+_KEY_ORDER = ("replicaCount", "image", "imagePullPolicy", "env", "resources", "securityContext", "sidecars",
+              "initContainers", "podAnnotations", "podSecurityContext", "serviceAccount", "nodeSelector",
+              "tolerations", "affinity", "priorityClassName", "imagePullSecrets", "service", "services", "ingress",
+              "ingresses", "autoscaling", "autoscalers", "persistence", "volumes", "config", "configs", "secret",
+              "secrets")
+
+
+def _rank(path: tuple[str, ...]) -> int:
+    key = path[1] if len(path) > 1 else ""
+    return _KEY_ORDER.index(key) if key in _KEY_ORDER else len(_KEY_ORDER)
+
+
 def values_tree(model: Model) -> dict[str, Any]:
-    """The nested values (defaults) in parameter order."""
+    """The nested values (defaults): components in source order, conventional keys first within each."""
+    components = list(dict.fromkeys(path[0] for path in model.params))
+    ordered = sorted(model.params.items(), key=lambda item: (components.index(item[0][0]), _rank(item[0])))
     root: dict[str, Any] = {}
-    for path, param in model.params.items():
+    for path, param in ordered:
         node = root
         for key in path[:-1]:
             node = node.setdefault(key, {})
