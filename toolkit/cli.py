@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -736,6 +737,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("chartkit: interrupted")
         return 130
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) went away: stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - the last-resort handler
         if args.verbose:
             raise
