@@ -126,3 +126,14 @@ def test_config_env_points_helm_at_registry_settings(tmp_path):
     env = cfg.env()
     assert env["HELM_REGISTRY_CONFIG"] == str(tmp_path / "reg.json")
     assert env["SSL_CERT_FILE"] == str(tmp_path / "ca.pem")
+
+
+def test_real_list_releases_sees_every_status(local_helm, namespace, tmp_path):
+    chart = _chart(tmp_path)
+    local_helm.install_or_upgrade("ok", chart, namespace=namespace, wait=False, rollback_on_failure=False)
+    local_helm.install_or_upgrade("ok", chart, namespace=namespace, values={"big": 2}, wait=False,
+                                  rollback_on_failure=False)
+    found = local_helm.list_releases(namespace=namespace)
+    assert [(r["name"], r["revision"], r["status"]) for r in found] == [("ok", "2", "deployed")]
+    assert any(r["name"] == "ok" and r["namespace"] == namespace
+               for r in local_helm.list_releases(all_namespaces=True))

@@ -343,7 +343,8 @@ class Helm:
 
     def list_releases(self, *, namespace: str | None = None, all_namespaces: bool = False,
                       selector: str | None = None) -> list[dict[str, Any]]:
-        args: list[Any] = ["list", "--output", "json", "--all", "--max", "0"]
+        # helm 4 lists every status by default (its --all flag is gone); --max 0 means the server's page size
+        args: list[Any] = ["list", "--output", "json", "--max", "0"]
         if all_namespaces:
             args.append("--all-namespaces")
         elif namespace:
