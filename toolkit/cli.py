@@ -708,6 +708,12 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return int(code)
 
 
+# --- rollout & binding -------------------------------------------------------------------------------------
+
+def _add_rollout(sub: argparse._SubParsersAction) -> None:
+    pass
+
+
 # --- main ---------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -720,6 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_localenv(sub)
     _add_catalog(sub)
     _add_instances(sub)
+    _add_rollout(sub)
     return parser
 
 
