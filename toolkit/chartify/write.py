@@ -38,16 +38,7 @@ def _jinja():
         return _ENV
     import jinja2
 
-    from toolkit.localenv.paths import cache_root
-
-    cache = cache_root() / "jinja"
-    try:  # compiled templates are reused across runs: compiling them is a tenth of a small chartify run
-        cache.mkdir(parents=True, exist_ok=True)
-        bytecode_cache: Any = jinja2.FileSystemBytecodeCache(str(cache))
-    except OSError:
-        bytecode_cache = None
     _ENV = jinja2.Environment(
-        bytecode_cache=bytecode_cache,
         loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
         variable_start_string="[[", variable_end_string="]]",
         block_start_string="[%", block_end_string="%]",
