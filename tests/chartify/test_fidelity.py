@@ -44,3 +44,24 @@ def test_verify_reports_a_changed_object(tmp_path: Path, helm) -> None:
     assert rows["ConfigMap/edge/tricky"].status is Status.DIFFERENT
     assert rows["ConfigMap/edge/tricky"].detail == ".data.version: 1.2 (float) != '1.20' (str)"
     assert result.figure == "5/6 objects equal (83%)"
+
+
+def test_every_workload_kind_and_its_companions(tmp_path: Path, helm, render) -> None:
+    result = chartify([str(DATA / "kinds.yaml")], ChartifyOptions(name="kinds", output=tmp_path / "kinds"), helm=helm)
+    assert [r for r in result.verification.rows if not r.status.ok] == []
+    assert result.verification.figure == "13/13 objects equal (100%)"
+    assert set(result.components) == {"db", "agent", "backup", "migrate", "shared", "legacy"}
+    before = render(tmp_path / "kinds", namespace="store")
+    after = render(tmp_path / "kinds", namespace="store",
+                   set_values=("db.persistence.size=20Gi", "backup.image.tag=2.0", "shared.persistence.size=2Gi"))
+    changed = {(o["kind"], o["metadata"]["name"]) for o in after if o not in before}
+    assert changed == {("StatefulSet", "db"), ("CronJob", "backup"), ("PersistentVolumeClaim", "shared")}
+    sts = next(o for o in after if o["kind"] == "StatefulSet")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    cron = next(o for o in after if o["kind"] == "CronJob")
+    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        "registry.local:5000/backup:2.0"
+    # the RoleBinding's subject follows the release namespace
+    moved = render(tmp_path / "kinds", namespace="elsewhere")
+    binding = next(o for o in moved if o["kind"] == "RoleBinding")
+    assert binding["subjects"][0]["namespace"] == "elsewhere"
