@@ -152,6 +152,7 @@ def test_schema_refuses_typos_and_wrong_types_but_allows_global(render) -> None:
     with pytest.raises(HelmError, match=r"values don't meet the specifications of the schema"):
         render(CHART, namespace="chat", set_values=("chat.service.type=Internal",))
     assert len(render(CHART, namespace="chat", set_values=("global.imageRegistry=mirror.local",))) == 5
+    assert len(render(CHART, namespace="chat", set_values=("enabled=true",))) == 5  # a parent's condition key
 
 
 OVERRIDES = {

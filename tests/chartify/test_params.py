@@ -35,7 +35,8 @@ def test_image_references_split_and_reassemble_exactly(ref: str, parts: dict[str
 
 
 @pytest.mark.parametrize(("name", "key"), [("redis-leader", "redisLeader"), ("web", "web"), ("api_v2", "apiV2"),
-                                           ("2fa", "c2fa"), ("cart.service", "cartService")])
+                                           ("2fa", "c2fa"), ("cart.service", "cartService"),
+                                           ("global", "globalApp"), ("enabled", "enabledApp")])
 def test_values_keys_are_camel_case_identifiers(name: str, key: str) -> None:
     assert camel(name) == key
 

@@ -35,6 +35,8 @@ STANDARD_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kuberne
                    "app.kubernetes.io/name", "app.kubernetes.io/version")
 
 Path = tuple[Any, ...]
+#: top-level values keys Helm gives a meaning of its own
+_RESERVED_KEYS = {"global", "enabled"}
 
 
 def pod_spec_path(kind: str) -> Path | None:
@@ -47,7 +49,8 @@ def camel(name: str) -> str:
     if not words:
         return "x"
     key = words[0][0].lower() + words[0][1:] + "".join(w[0].upper() + w[1:] for w in words[1:])
-    return key if key[0].isalpha() else "c" + key
+    key = key if key[0].isalpha() else "c" + key
+    return key + "App" if key in _RESERVED_KEYS else key
 
 
 # -- images ---------------------------------------------------------------------------------------------------

@@ -133,8 +133,10 @@ def build_schema(values: Mapping[str, Any], params: Mapping[tuple[str, ...], Any
     """The chart's values.schema.json from the values tree, its parameters and the locked paths."""
     root = _object_schema(values, (), params, groups)
     root = {"$schema": DRAFT, "title": "values", **root}
-    root.setdefault("properties", {})["global"] = {"type": "object",
-                                                   "description": "Values shared with subcharts (Helm)"}
+    props = root.setdefault("properties", {})
+    props["global"] = {"type": "object", "description": "Values shared with subcharts (Helm)"}
+    # a parent chart's `condition: <name>.enabled` hands this key to the chart when it is a subchart
+    props.setdefault("enabled", {"type": "boolean", "description": "Set by a parent chart's condition"})
     for path, value in locks.items():
         _lock(_find(root, path), value)
     return root
