@@ -96,6 +96,8 @@ def test_real_schema_refusal_maps_to_hint(real_helm, tmp_path):
         real_helm.template(chart, release="r", set_values=["replicaCount=3"])
     assert info.value.hint == STDERR_PATTERNS[2][1]
     assert "value must be 1" in info.value.stderr
+    # the readable violation, not just helm's headline, reaches the one-line message
+    assert info.value.message.endswith("at '/replicaCount': value must be 1")
 
 
 def test_real_missing_chart(real_helm, tmp_path):

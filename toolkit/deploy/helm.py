@@ -68,6 +68,10 @@ def helm_error(action: str, target: str, returncode: int, stderr: str, stdout: s
     cause = re.sub(r"^error:\s*", "", cause, flags=re.I)
     # `helm lint` puts its findings on stdout and only a count on stderr
     findings = [ln.strip() for ln in stdout.splitlines() if re.match(r"\s*(\[ERROR\]|Error )", ln)]
+    # a schema refusal lists each violation on its own "- at '/path': rule" line below the headline
+    violations = [ln.strip().lstrip("- ") for ln in lines if ln.startswith("- at ")]
+    if violations:
+        cause = f"{cause.rstrip(':')}: " + "; ".join(violations)
     if findings:
         cause = "; ".join(findings)
         stderr = f"{stderr}\n{stdout}"
