@@ -686,3 +686,42 @@ def outdated(settings: Any, *, namespace: str | None = None, kube: Any = None) -
     here = catalog_id(settings.catalog.url)
     latest, requests = latest_for_types(settings.catalog, (i.type for i in found if i.catalog_id in ("", here)))
     return compute_outdated(found, latest, catalog=settings.catalog.url), requests
+
+
+def install_with_values(settings: Any, name: str, type_name: str, version: str, values: Mapping[str, Any],
+                        options: InstanceOptions = InstanceOptions(), *, helm: Any = None) -> Result:
+    """Install an instance from values already merged by the caller (a rollout's green copies blue's values)."""
+    helm = helm or settings.helm()
+    scratch = Path(tempfile.mkdtemp(prefix="chartkit-install-"))
+    try:
+        fetched = fetch(settings, helm, type_name, version, scratch)
+        _check(fetched, values)
+        if options.wait:
+            return _deploy(helm, name, fetched, values, options, "install")
+        # not waiting: the caller checks readiness itself (helm's --rollback-on-failure would imply --wait)
+        origin = fetched.origin
+        record = helm.install_or_upgrade(
+            name, fetched.package, namespace=options.namespace, values=values, labels=origin.labels(), wait=False,
+            rollback_on_failure=False, timeout=options.timeout, description=origin.description)
+        info = record.get("info") or {}
+        return Result(name, options.namespace, int(record.get("version", 0)), str(info.get("status", "")),
+                      origin.type, origin.version, origin.digest, "install")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def upgrade_with_values(settings: Any, name: str, version: str, values: Mapping[str, Any],
+                        options: InstanceOptions = InstanceOptions(), *, helm: Any = None, kube: Any = None) -> Result:
+    """Upgrade an instance to a version with exactly these values (a rollout promotes green's values)."""
+    helm = helm or settings.helm()
+    inst = get_instance(settings, name, options.namespace, kube=kube)
+    _refuse_pending(inst)
+    _refuse_other_catalog(inst, settings.catalog.url)
+    scratch = Path(tempfile.mkdtemp(prefix="chartkit-upgrade-"))
+    try:
+        fetched = fetch(settings, helm, inst.type, version, scratch)
+        _check(fetched, values)
+        result = _deploy(helm, name, fetched, values, options, "upgrade")
+        return replace(result, note=f"from {inst.version}" if inst.version != result.version else "values")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,19 @@
+"""Rollout strategies: pure planning (:mod:`.plan`) and a runner over the deploy adapters (:mod:`.run`)."""
+
+from __future__ import annotations
+
+from toolkit.deploy.strategies.plan import (Backend, Phase, Step, StepKind, Strategy, StrategyOptions,
+                                            load_strategy_file, plan, plan_abort, plan_promote)
+
+__all__ = [
+    "Backend",
+    "Phase",
+    "Step",
+    "StepKind",
+    "Strategy",
+    "StrategyOptions",
+    "load_strategy_file",
+    "plan",
+    "plan_abort",
+    "plan_promote",
+]

@@ -1,0 +1,189 @@
+"""Bindings: hand another app the credentials to reach an instance, in the servicebinding.io layout.
+
+``bind`` writes, in the consumer's namespace, a Secret of type ``servicebinding.io/<type>`` with the keys the
+Service Binding specification names — ``type``, ``provider``, ``host``, ``port`` — plus every key of the
+instance's own Secret and the well-known aliases ``username``/``password``/``uri`` derived from them. The
+credential values go from one Secret to the other through the Kubernetes API, still base64-encoded as the API
+returned them: chartkit never decodes, prints, logs or writes them to a file, and they never appear in argv.
+Binding Secrets are labelled with their instance, so ``bindings`` lists them across namespaces.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from toolkit.deploy.strategies.plan import pod_references
+from toolkit.errors import DeployError, InputError
+
+__all__ = ["Binding", "BindOptions", "bind", "binding_data", "bindings", "unbind"]
+
+LABEL_OF = "chartkit.io/binding-of"
+LABEL_NAMESPACE = "chartkit.io/binding-namespace"
+ANNOTATION_SOURCE = "chartkit.io/binding-source"
+PROVIDER = "chartkit"
+
+#: well-known binding keys derived from the instance Secret's own key names (first match wins)
+_ALIASES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("username", re.compile(r"(^|[_.-])(user|username|login)$", re.I)),
+    ("password", re.compile(r"(^|[_.-])(password|passwd|pass)$", re.I)),
+    ("uri", re.compile(r"(^|[_.-])(url|uri)$", re.I)),
+)
+_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+@dataclass(frozen=True)
+class BindOptions:
+    """Where an instance's binding goes (the CLI binds its flags onto these defaults)."""
+
+    namespace: str = "default"     # the instance's namespace
+    to: str = "default"            # the consumer's namespace
+    name: str | None = None        # the binding Secret's name (default "<instance>-binding")
+    secret: str | None = None      # the instance Secret to hand over (default: the one its release uses)
+    service: str | None = None     # the instance Service (default: the one named like the instance, else the first)
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str
+    namespace: str
+    instance: str
+    instance_namespace: str
+    type: str
+    host: str
+    port: int
+    keys: tuple[str, ...]
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "namespace": self.namespace, "instance": self.instance,
+                "instanceNamespace": self.instance_namespace, "type": self.type, "host": self.host,
+                "port": self.port, "keys": list(self.keys), "source": self.source}
+
+    def line(self) -> str:
+        return (f"binding {self.namespace}/{self.name} → {self.instance_namespace}/{self.instance} "
+                f"({self.type} at {self.host}:{self.port}; keys {', '.join(self.keys)})")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def binding_data(*, type_name: str, host: str, port: int, credentials: Mapping[str, str]) -> dict[str, str]:
+    """The binding Secret's ``data`` (base64): spec keys, the instance Secret's keys (still encoded), aliases."""
+    data = {k: v for k, v in credentials.items() if _KEY.match(k)}
+    for alias, pattern in _ALIASES:
+        if alias not in data:
+            match = next((k for k in sorted(credentials) if pattern.search(k)), None)
+            if match:
+                data[alias] = credentials[match]
+    # the specification's own keys win over same-named credential keys
+    data.update(type=_b64(type_name), provider=_b64(PROVIDER), host=_b64(host), port=_b64(str(port)))
+    return dict(sorted(data.items()))
+
+
+def _release_objects(helm: Any, name: str, namespace: str) -> list[dict[str, Any]]:
+    from toolkit.deploy.drift import parse_manifest
+
+    return parse_manifest(helm.get_manifest(name, namespace=namespace))
+
+
+def _pick_service(objects: list[dict[str, Any]], instance: str, namespace: str, wanted: str | None) -> tuple[str, int]:
+    services = [o for o in objects if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")]
+    if wanted:
+        services = [s for s in services if s["metadata"]["name"] == wanted]
+    if not services:
+        raise DeployError(f'unable to bind "{namespace}/{instance}": its release renders no Service'
+                          + (f' named "{wanted}"' if wanted else " with a port"),
+                          hint="an app binds to an instance through its Service; pass --service NAME")
+    svc = next((s for s in services if s["metadata"]["name"] == instance), services[0])
+    return svc["metadata"]["name"], int(svc["spec"]["ports"][0]["port"])
+
+
+def _pick_secret(objects: list[dict[str, Any]], instance: str, namespace: str, wanted: str | None) -> str:
+    if wanted:
+        return wanted
+    rendered = sorted(o["metadata"]["name"] for o in objects if o.get("kind") == "Secret")
+    candidates = rendered or sorted(n for k, n in pod_references(objects) if k == "Secret")
+    if len(candidates) != 1:
+        found = ", ".join(candidates) or "none"
+        raise DeployError(f'unable to choose the Secret of "{namespace}/{instance}" to bind: found {found}',
+                          hint="pass --secret NAME")
+    return candidates[0]
+
+
+def bind(settings: Any, instance: str, options: BindOptions, *, helm: Any = None, kube: Any = None) -> Binding:
+    """Create (or refresh) the binding Secret of an instance in the consumer's namespace."""
+    from toolkit.deploy import instances
+
+    helm, kube = helm or settings.helm(), kube or settings.kube()
+    inst = instances.get_instance(settings, instance, options.namespace, kube=kube)
+    objects = _release_objects(helm, instance, options.namespace)
+    svc, port = _pick_service(objects, instance, options.namespace, options.service)
+    secret_name = _pick_secret(objects, instance, options.namespace, options.secret)
+    source = kube.get("v1", "Secret", secret_name, options.namespace, missing_ok=True)
+    if source is None:
+        raise DeployError(f'unable to bind "{options.namespace}/{instance}": its Secret "{secret_name}" does not exist',
+                          hint="create it (the chart's existingSecret) or pass --secret NAME")
+    name = options.name or f"{instance}-binding"
+    if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", name) or len(name) > 253:
+        raise InputError(f'unable to name a binding "{name}": not a valid Secret name')
+    existing = kube.get("v1", "Secret", name, options.to, missing_ok=True)
+    if existing is not None:
+        labels = existing["metadata"].get("labels") or {}
+        if (labels.get(LABEL_OF), labels.get(LABEL_NAMESPACE)) != (instance, options.namespace):
+            raise DeployError(f'unable to bind "{options.namespace}/{instance}" as "{options.to}/{name}": a Secret '
+                              "by that name exists and is not this instance's binding", hint="pass --name")
+    host = f"{svc}.{options.namespace}.svc.cluster.local"
+    data = binding_data(type_name=inst.type, host=host, port=port, credentials=source.get("data") or {})
+    obj = {
+        "apiVersion": "v1", "kind": "Secret", "type": f"servicebinding.io/{inst.type}",
+        "metadata": {"name": name, "namespace": options.to,
+                     "labels": {LABEL_OF: instance, LABEL_NAMESPACE: options.namespace,
+                                "app.kubernetes.io/managed-by": "chartkit"},
+                     "annotations": {ANNOTATION_SOURCE: f"{options.namespace}/{secret_name}"}},
+        "data": data,
+    }
+    if existing is not None and existing.get("type") != obj["type"]:
+        kube.delete("v1", "Secret", name, options.to, wait=True)  # a Secret's type is immutable
+    kube.apply([obj], options.to, field_manager="chartkit-binding")
+    return Binding(name, options.to, instance, options.namespace, inst.type, host, port, tuple(data),
+                   f"{options.namespace}/{secret_name}")
+
+
+def _binding_of(obj: Mapping[str, Any]) -> Binding:
+    meta = obj["metadata"]
+    labels = meta.get("labels") or {}
+    data = obj.get("data") or {}
+
+    def plain(key: str) -> str:  # only the non-secret spec keys are decoded
+        return base64.b64decode(data.get(key, "")).decode(errors="replace")
+
+    port = plain("port")
+    return Binding(meta["name"], meta["namespace"], labels.get(LABEL_OF, ""), labels.get(LABEL_NAMESPACE, ""),
+                   plain("type"), plain("host"), int(port) if port.isdigit() else 0, tuple(sorted(data)),
+                   (meta.get("annotations") or {}).get(ANNOTATION_SOURCE, ""))
+
+
+def bindings(settings: Any, instance: str, *, namespace: str = "default", kube: Any = None) -> list[Binding]:
+    """Every binding of an instance, in every namespace (one list request)."""
+    kube = kube or settings.kube()
+    found = kube.list("v1", "Secret", None, selector=f"{LABEL_OF}={instance},{LABEL_NAMESPACE}={namespace}")
+    return sorted((_binding_of(o) for o in found), key=lambda b: (b.namespace, b.name))
+
+
+def unbind(settings: Any, instance: str, *, namespace: str = "default", to: str, name: str | None = None,
+           kube: Any = None) -> Binding:
+    """Remove an instance's binding from a consumer namespace; refuses Secrets that are not its binding."""
+    kube = kube or settings.kube()
+    name = name or f"{instance}-binding"
+    obj = kube.get("v1", "Secret", name, to, missing_ok=True)
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    if obj is None or (labels.get(LABEL_OF), labels.get(LABEL_NAMESPACE)) != (instance, namespace):
+        raise DeployError(f'unable to unbind "{namespace}/{instance}" from "{to}": no binding "{to}/{name}" of it',
+                          hint=f"`chartkit bindings {instance} -n {namespace}` lists them")
+    binding = _binding_of(obj)
+    kube.delete("v1", "Secret", name, to, wait=True)
+    return binding
