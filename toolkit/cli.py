@@ -711,7 +711,151 @@ def _cmd_drift(args: argparse.Namespace) -> int:
 # --- rollout & binding -------------------------------------------------------------------------------------
 
 def _add_rollout(sub: argparse._SubParsersAction) -> None:
-    pass
+    from pathlib import Path
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-n", "--namespace", default="default", help="namespace of the instance (default default)")
+        p.add_argument("--catalog", help="oci://HOST/NAMESPACE (default: as for install)")
+        p.add_argument("--kubeconfig", help="kubeconfig (default: KUBECONFIG, the local cluster, ~/.kube/config)")
+        p.add_argument("--kube-context", help="kubeconfig context")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "rollout", help="roll an instance out to a new version: rolling, blue-green, cutover, split",
+        description="chartkit rollout INSTANCE --to VERSION [--strategy ...] | rollout INSTANCE --promote|--abort | "
+                    "rollout status INSTANCE. Blue-green/cutover/split run the new version beside the old one in "
+                    "<ns>-<instance>-green and shift traffic with an HTTPRoute named after the instance.")
+    p.add_argument("words", nargs="+", metavar="INSTANCE | status INSTANCE")
+    p.add_argument("--to", metavar="VERSION|latest", help="target version")
+    p.add_argument("--strategy", choices=["rolling", "blue-green", "cutover", "split"], default="rolling")
+    p.add_argument("--steps", default="10,50,100", help="blue-green: green's traffic %% per step (default 10,50,100)")
+    p.add_argument("--pause", type=float, default=0.0, metavar="SECONDS", help="pause between weight steps")
+    p.add_argument("--check-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="how long green may take to become Available before the rollout aborts (default 120)")
+    p.add_argument("--header", default="X-Customer", help="split: request header naming the customer")
+    p.add_argument("--customers", default="", help="split: comma-separated header values routed to green")
+    p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="the Gateway the instance's HTTPRoute attaches to")
+    p.add_argument("--strategy-file", type=Path, metavar="FILE",
+                   help="strategy as YAML/JSON (schemas/rollout-strategy.schema.json); overrides the flags above")
+    p.add_argument("--promote", action="store_true", help="finish the rollout in progress in favour of green")
+    p.add_argument("--abort", action="store_true", help="end the rollout in progress: all traffic back, green removed")
+    p.add_argument("-f", "--values", dest="values_files", action="append", type=Path, default=[], metavar="FILE",
+                   help="values for the new version, over the instance's own")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V")
+    p.add_argument("--set-string", dest="set_strings", action="append", default=[], metavar="K=V")
+    p.add_argument("--timeout", default="5m", help="helm's timeout for upgrading the instance of record")
+    common(p)
+    p.set_defaults(handler=_cmd_rollout)
+
+    p = sub.add_parser("bind", help="give a namespace a servicebinding.io Secret to reach an instance")
+    p.add_argument("instance")
+    p.add_argument("--to", required=True, metavar="NAMESPACE", help="the consumer's namespace")
+    p.add_argument("--name", help="binding Secret name (default <instance>-binding)")
+    p.add_argument("--secret", help="the instance's Secret to hand over (default: the one its release uses)")
+    p.add_argument("--service", help="the instance's Service (default: named like the instance, else the first)")
+    common(p)
+    p.set_defaults(handler=_cmd_bind)
+
+    p = sub.add_parser("unbind", help="remove an instance's binding Secret from a namespace")
+    p.add_argument("instance")
+    p.add_argument("--from", dest="to", required=True, metavar="NAMESPACE", help="the consumer's namespace")
+    p.add_argument("--name", help="binding Secret name (default <instance>-binding)")
+    common(p)
+    p.set_defaults(handler=_cmd_unbind)
+
+    p = sub.add_parser("bindings", help="an instance's bindings in every namespace (key names only, never values)")
+    p.add_argument("instance")
+    common(p)
+    p.set_defaults(handler=_cmd_bindings)
+
+
+def _rollout_settings(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+    from toolkit.deploy.config import resolve_settings
+
+    return resolve_settings(catalog=args.catalog, kubeconfig=args.kubeconfig, context=args.kube_context,
+                            timeout=getattr(args, "timeout", "5m"))
+
+
+def _rollout_strategy(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+    from toolkit.deploy.strategies.plan import Strategy, StrategyOptions, load_strategy_file, parse_steps
+    from toolkit.errors import InputError
+
+    if args.strategy_file:
+        return load_strategy_file(args.strategy_file)
+    gateway = None
+    if args.gateway:
+        ns, _, name = args.gateway.partition("/")
+        if not (ns and name):
+            raise InputError(f'unable to parse --gateway "{args.gateway}": expected NAMESPACE/NAME')
+        gateway = (name, ns)
+    return StrategyOptions(kind=Strategy(args.strategy), steps=parse_steps(args.steps), pause_seconds=args.pause,
+                           check_timeout_seconds=args.check_timeout, header=args.header,
+                           customers=tuple(c.strip() for c in args.customers.split(",") if c.strip()),
+                           gateway=gateway)
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from toolkit.deploy.strategies import run
+    from toolkit.errors import InputError
+
+    if args.words[0] == "status" and len(args.words) == 2:
+        data = run.status(_rollout_settings(args), args.words[1], namespace=args.namespace)
+        if args.json:
+            _print_json(data)
+        else:
+            print(run.describe_status(data) if data else f"no rollout recorded for {args.namespace}/{args.words[1]}")
+        return 0
+    if len(args.words) != 1:
+        raise InputError("unable to parse rollout: expected INSTANCE or status INSTANCE")
+    name = args.words[0]
+    if sum(map(bool, (args.to, args.promote, args.abort))) != 1:
+        raise InputError("unable to roll out: give exactly one of --to VERSION, --promote, --abort")
+    settings = _rollout_settings(args)
+    progress = None if args.json else (lambda event: _err(event.line()))
+    if args.promote:
+        result = run.promote(settings, name, namespace=args.namespace, timeout=args.timeout, progress=progress)
+    elif args.abort:
+        result = run.abort(settings, name, namespace=args.namespace, progress=progress)
+    else:
+        options = run.RolloutOptions(namespace=args.namespace, strategy=_rollout_strategy(args),
+                                     values_files=tuple(args.values_files), sets=tuple(args.sets),
+                                     set_strings=tuple(args.set_strings), timeout=args.timeout)
+        result = run.rollout(settings, name, args.to, options, progress=progress)
+    return _report(result, args.json)
+
+
+def _cmd_bind(args: argparse.Namespace) -> int:
+    from toolkit.deploy import binding
+
+    options = binding.BindOptions(namespace=args.namespace, to=args.to, name=args.name, secret=args.secret,
+                                  service=args.service)
+    return _report(binding.bind(_rollout_settings(args), args.instance, options), args.json)
+
+
+def _cmd_unbind(args: argparse.Namespace) -> int:
+    from toolkit.deploy import binding
+
+    found = binding.unbind(_rollout_settings(args), args.instance, namespace=args.namespace, to=args.to,
+                           name=args.name)
+    if args.json:
+        _print_json({"removed": found.to_json()})
+    else:
+        print(f"removed {found.line()}")
+    return 0
+
+
+def _cmd_bindings(args: argparse.Namespace) -> int:
+    from toolkit.deploy import binding
+
+    found = binding.bindings(_rollout_settings(args), args.instance, namespace=args.namespace)
+    if args.json:
+        _print_json([b.to_json() for b in found])
+    else:
+        for b in found:
+            print(b.line())
+        if not found:
+            print(f"no bindings of {args.namespace}/{args.instance}")
+    return 0
 
 
 # --- main ---------------------------------------------------------------------------------------------------
