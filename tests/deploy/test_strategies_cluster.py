@@ -1,0 +1,136 @@
+"""Rollouts of the sample chat type on the real local cluster: blue-green steps, an aborted rollout, a split."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from toolkit.deploy import instances
+from toolkit.deploy.config import Settings
+from toolkit.deploy.instances import InstanceOptions
+from toolkit.deploy.strategies import run
+from toolkit.deploy.strategies.plan import (ROUTE_API, Phase, StepKind, Strategy, StrategyOptions, route_weights,
+                                            state_of)
+from toolkit.errors import DeployError
+
+pytestmark = pytest.mark.cluster
+
+
+def _chat(repo_root, tmp_path, version: str, tag: str):
+    chart = tmp_path / version / "chat"
+    shutil.copytree(repo_root / "charts" / "chat", chart)
+    values = chart / "values.yaml"
+    values.write_text(values.read_text().replace('tag: "1.20"', f'tag: "{tag}"', 1))
+    return chart
+
+
+def _tag(kube, namespace: str) -> str:
+    dep = kube.get("apps/v1", "Deployment", "chat", namespace)
+    return dep["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+
+
+def _gone(kube, namespace: str) -> bool:
+    ns = kube.get("v1", "Namespace", namespace, missing_ok=True)
+    return ns is None or ns["status"].get("phase") == "Terminating"
+
+
+@pytest.fixture
+def chat_v1_v2(repo_root, tmp_path, catalog, publish_dir, cluster, kube, namespace):
+    """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published."""
+    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
+    publish_dir(_chat(repo_root, tmp_path, "1.0.0", "1.20"), "1.0.0")
+    publish_dir(_chat(repo_root, tmp_path, "1.1.0", "1.21"), "1.1.0")
+    instances.install(settings, "chat", "chat@1.0.0", InstanceOptions(namespace=namespace))
+    yield settings
+    kube.delete("v1", "Namespace", f"{namespace}-chat-green", wait=False)
+
+
+def test_blue_green_10_50_100(chat_v1_v2, kube, namespace):
+    green = f"{namespace}-chat-green"
+    seen = []
+
+    def progress(event):
+        if event.status == "done" and event.step.kind is StepKind.WEIGHT:
+            obj = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
+            seen.append((event.step.weight, route_weights(obj)[0]["backends"], state_of(obj)["phase"],
+                         _tag(kube, namespace), _tag(kube, green)))
+
+    options = run.RolloutOptions(namespace=namespace, strategy=StrategyOptions(
+        kind=Strategy.BLUE_GREEN, steps=(10, 50, 100), check_timeout_seconds=60))
+    result = run.rollout(chat_v1_v2, "chat", "1.1.0", options, progress=progress)
+
+    blue_ref, green_ref = f"{namespace}/chat", f"{green}/chat"
+    assert seen == [
+        (10, {blue_ref: 90, green_ref: 10}, "progressing", "1.20", "1.21"),
+        (50, {blue_ref: 50, green_ref: 50}, "progressing", "1.20", "1.21"),
+        (100, {blue_ref: 0, green_ref: 100}, "progressing", "1.20", "1.21"),
+        # promoted: the instance of record runs 1.1.0 and takes the traffic back before green is retired
+        (0, {blue_ref: 100, green_ref: 0}, "progressing", "1.21", "1.21"),
+    ]
+    assert (result.phase, result.from_version, result.to_version) == (Phase.COMPLETE, "1.0.0", "1.1.0")
+    route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
+    assert route_weights(route) == [{"matches": [], "backends": {blue_ref: 100}}]
+    assert state_of(route)["phase"] == "complete"
+    assert kube.deployment_available("chat", namespace) and _tag(kube, namespace) == "1.21"
+    inst = instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube)
+    assert (inst.version, inst.revision, inst.status) == ("1.1.0", 2, "deployed")
+    assert [h["version"] for h in instances.history(chat_v1_v2, "chat", namespace=namespace)] == ["1.0.0", "1.1.0"]
+    assert _gone(kube, green)
+    assert run.status(chat_v1_v2, "chat", namespace=namespace)["phase"] == "complete"
+
+
+def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
+    green = f"{namespace}-chat-green"
+    weights = []
+
+    def progress(event):
+        if event.status == "done" and event.step.kind is StepKind.WEIGHT:
+            weights.append(route_weights(kube.get(ROUTE_API, "HTTPRoute", "chat", namespace))[0]["backends"])
+
+    options = run.RolloutOptions(
+        namespace=namespace, sets=("chat.nodeSelector.disktype=none-has-it",),  # green can never be scheduled
+        strategy=StrategyOptions(kind=Strategy.BLUE_GREEN, steps=(10, 100), check_timeout_seconds=4))
+    with pytest.raises(DeployError, match=r"step 2/\d+ \(check\) failed: green Deployment .* is not Available after "
+                                          r"4s; aborted: 100% of traffic is back on 1.0.0 and green is removed"):
+        run.rollout(chat_v1_v2, "chat", "1.1.0", options, progress=progress)
+
+    assert weights == [{f"{namespace}/chat": 100, f"{green}/chat": 0}]  # the abort's step; never 10% on green
+    route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
+    assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
+    assert state_of(route)["phase"] == "aborted" and "is not Available" in state_of(route)["message"]
+    assert _gone(kube, green)
+    assert _tag(kube, namespace) == "1.20" and kube.deployment_available("chat", namespace)
+    assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.0.0"
+
+
+def test_split_by_customer_header_then_abort_through_the_cli(chat_v1_v2, cluster, kube, namespace, capsys):
+    from toolkit.cli import main
+
+    green = f"{namespace}-chat-green"
+    common = ["-n", namespace, "--catalog", chat_v1_v2.catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+              "--kube-context", cluster.context]
+    assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "split", "--header", "X-Customer",
+                 "--customers", "acme,globex", "--check-timeout", "60", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["phase"] == "split"
+    assert main(["rollout", "status", "chat", "--json", *common]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["phase"], status["from"], status["to"], status["customers"]) == (
+        "split", "1.0.0", "1.1.0", ["acme", "globex"])
+    assert status["rules"] == [
+        {"matches": ["X-Customer=acme", "X-Customer=globex"], "backends": {f"{green}/chat": 1}},
+        {"matches": [], "backends": {f"{namespace}/chat": 1}}]
+    grant = kube.get("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "chat-rollout", green)
+    assert grant["spec"]["from"][0]["namespace"] == namespace
+    # the Secret blue's pods use but its release does not render (existingSecret) is not copied when absent
+    assert kube.deployment_available("chat", green) and _tag(kube, green) == "1.21"
+
+    assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "cutover", *common]) == 1
+    assert "a split rollout to 1.1.0 is split" in capsys.readouterr().err
+
+    assert main(["rollout", "chat", "--abort", *common]) == 0
+    assert "aborted" in capsys.readouterr().out
+    route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
+    assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
+    assert _gone(kube, green) and _tag(kube, namespace) == "1.20"
