@@ -142,9 +142,14 @@ def demo(c, examples="examples/chat", work="out/demo"):
         raise Exit(f"demo failed: {exc}", code=1) from exc
 
 
-@task(help={"only": "run one benchmark: outdated or upgrade"})
+BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade")
+
+
+@task(help={"only": f"run one benchmark: {', '.join(BENCHMARKS)}"})
 def bench(c, only=""):
-    """Benchmarks against the peers (per-instance lookups; a sequential helm upgrade loop); prints ratios."""
-    names = [only] if only else ["outdated", "upgrade"]
+    """Benchmarks against the named peers (helmify, a helm push loop, per-instance lookups, a helm upgrade loop)."""
+    if only and only not in BENCHMARKS:
+        raise Exit(f"unknown benchmark {only!r}: choose one of {', '.join(BENCHMARKS)}", code=2)
+    names = [only] if only else list(BENCHMARKS)
     for name in names:
         c.run(f"{PY} bench/bench_{name}.py", pty=False)
