@@ -49,9 +49,14 @@ def chat_v1_v2(repo_root, tmp_path, catalog, publish_dir, cluster, kube, namespa
 
 def test_blue_green_10_50_100(chat_v1_v2, kube, namespace):
     green = f"{namespace}-chat-green"
-    seen = []
+    seen, copied = [], []
+    # the chart's default existingSecret: blue's pods use it, the release does not render it, green needs it too
+    kube.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat-mq", "namespace": namespace},
+                 "stringData": {"RABBITMQ_PASSWORD": "pw"}}])
 
     def progress(event):
+        if event.status == "done" and event.step.kind is StepKind.DEPLOY_GREEN:
+            copied.append(kube.get("v1", "Secret", "chat-mq", green))
         if event.status == "done" and event.step.kind is StepKind.WEIGHT:
             obj = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
             seen.append((event.step.weight, route_weights(obj)[0]["backends"], state_of(obj)["phase"],
@@ -69,6 +74,8 @@ def test_blue_green_10_50_100(chat_v1_v2, kube, namespace):
         # promoted: the instance of record runs 1.1.0 and takes the traffic back before green is retired
         (0, {blue_ref: 100, green_ref: 0}, "progressing", "1.21", "1.21"),
     ]
+    assert copied[0]["data"] == kube.get("v1", "Secret", "chat-mq", namespace)["data"]
+    assert copied[0]["metadata"]["labels"]["chartkit.io/copied-from"] == namespace
     assert (result.phase, result.from_version, result.to_version) == (Phase.COMPLETE, "1.0.0", "1.1.0")
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
     assert route_weights(route) == [{"matches": [], "backends": {blue_ref: 100}}]
@@ -123,7 +130,6 @@ def test_split_by_customer_header_then_abort_through_the_cli(chat_v1_v2, cluster
         {"matches": [], "backends": {f"{namespace}/chat": 1}}]
     grant = kube.get("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "chat-rollout", green)
     assert grant["spec"]["from"][0]["namespace"] == namespace
-    # the Secret blue's pods use but its release does not render (existingSecret) is not copied when absent
     assert kube.deployment_available("chat", green) and _tag(kube, green) == "1.21"
 
     assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "cutover", *common]) == 1
@@ -134,3 +140,29 @@ def test_split_by_customer_header_then_abort_through_the_cli(chat_v1_v2, cluster
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
     assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
     assert _gone(kube, green) and _tag(kube, namespace) == "1.20"
+
+
+@pytest.mark.parametrize("strategy", ["rolling", "cutover"], ids=["rolling", "cutover-from-file"])
+def test_rolling_and_cutover_through_the_cli(chat_v1_v2, cluster, kube, namespace, tmp_path, capsys, strategy):
+    from toolkit.cli import main
+
+    common = ["-n", namespace, "--catalog", chat_v1_v2.catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+              "--kube-context", cluster.context]
+    flags = ["--strategy", "rolling"]
+    if strategy == "cutover":
+        (tmp_path / "cutover.yaml").write_text("kind: cutover\ncheck: {timeoutSeconds: 60}\n")
+        flags = ["--strategy-file", str(tmp_path / "cutover.yaml")]
+    assert main(["rollout", "chat", "--to", "1.1.0", *flags, "--json", *common]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert (result["strategy"], result["phase"], result["to"]) == (strategy, "complete", "1.1.0")
+    kinds = [s["kind"] + (f":{s['weight']}" if "weight" in s else "") for s in result["steps"]]
+    assert kinds == (["upgrade"] if strategy == "rolling" else
+                     ["deploy-green", "check", "weight:100", "promote", "weight:0", "retire-green"])
+    assert _tag(kube, namespace) == "1.21"
+    assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.1.0"
+    route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace, missing_ok=True)
+    if strategy == "rolling":
+        assert route is None  # an in-place upgrade shifts no traffic between instances
+    else:
+        assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]

@@ -151,7 +151,7 @@ class _Rollout:
                 raise DeployError(
                     f'unable to roll out "{self.namespace}/{self.name}" to {self.state.get("to")}: step {index}/'
                     f"{total} ({step.describe()}) failed: {exc.message}; aborted: 100% of traffic is back on "
-                    f"{self.state.get('from')} and green is removed", hint=exc.hint) from exc
+                    f"{self.state.get('serving', self.state.get('from'))} and green is removed", hint=exc.hint) from exc
             took = time.monotonic() - start
             self.done.append({**step.to_json(), "seconds": round(took, 2)})
             self._report(RolloutEvent(index, total, step, "done", message or "", took))
@@ -204,6 +204,7 @@ class _Rollout:
                 self.settings, self.name, self.state["to"], values,
                 InstanceOptions(namespace=self.namespace, timeout=self.options.timeout), helm=self.helm,
                 kube=self.kube)
+            self.state["serving"] = result.version  # an abort from here on leaves the new version serving
             return f"{self.namespace}/{self.name} revision {result.revision} runs {result.version}"
         if kind is StepKind.RETIRE_GREEN:
             self.green, self.weight, self.split = None, 0, False
