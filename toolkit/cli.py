@@ -60,7 +60,7 @@ def _add_chartify(sub: argparse._SubParsersAction) -> None:
 def _add_chartify_env(p: argparse.ArgumentParser) -> None:
     p.add_argument("--helm", default=None, help="helm binary (default: CHARTKIT_HELM, PATH, then the local build)")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig for cluster: sources")
-    p.add_argument("--context", default=None, help="kubeconfig context for cluster: sources")
+    p.add_argument("--kube-context", default=None, help="kubeconfig context for cluster: sources")
 
 
 def _chartify_helm(args: argparse.Namespace):  # noqa: ANN202 - lazy import
@@ -76,7 +76,7 @@ def _chartify_read(args: argparse.Namespace):  # noqa: ANN202 - lazy import
 
     from toolkit.chartify.read import ReadOptions
 
-    return ReadOptions(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, context=args.context)
+    return ReadOptions(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, context=args.kube_context)
 
 
 def _verify_report(result: Any, as_json: bool) -> int:
@@ -769,13 +769,6 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_bindings)
 
 
-def _rollout_settings(args: argparse.Namespace):  # noqa: ANN202 - lazy import
-    from toolkit.deploy.config import resolve_settings
-
-    return resolve_settings(catalog=args.catalog, kubeconfig=args.kubeconfig, context=args.kube_context,
-                            timeout=getattr(args, "timeout", "5m"))
-
-
 def _rollout_strategy(args: argparse.Namespace):  # noqa: ANN202 - lazy import
     from toolkit.deploy.strategies.plan import Strategy, StrategyOptions, load_strategy_file, parse_steps
     from toolkit.errors import InputError
@@ -799,7 +792,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     from toolkit.errors import InputError
 
     if args.words[0] == "status" and len(args.words) == 2:
-        data = run.status(_rollout_settings(args), args.words[1], namespace=args.namespace)
+        data = run.status(_instance_settings(args), args.words[1], namespace=args.namespace)
         if args.json:
             _print_json(data)
         else:
@@ -810,7 +803,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     name = args.words[0]
     if sum(map(bool, (args.to, args.promote, args.abort))) != 1:
         raise InputError("unable to roll out: give exactly one of --to VERSION, --promote, --abort")
-    settings = _rollout_settings(args)
+    settings = _instance_settings(args)
     progress = None if args.json else (lambda event: _err(event.line()))
     if args.promote:
         result = run.promote(settings, name, namespace=args.namespace, timeout=args.timeout, progress=progress)
@@ -829,13 +822,13 @@ def _cmd_bind(args: argparse.Namespace) -> int:
 
     options = binding.BindOptions(namespace=args.namespace, to=args.to, name=args.name, secret=args.secret,
                                   service=args.service)
-    return _report(binding.bind(_rollout_settings(args), args.instance, options), args.json)
+    return _report(binding.bind(_instance_settings(args), args.instance, options), args.json)
 
 
 def _cmd_unbind(args: argparse.Namespace) -> int:
     from toolkit.deploy import binding
 
-    found = binding.unbind(_rollout_settings(args), args.instance, namespace=args.namespace, to=args.to,
+    found = binding.unbind(_instance_settings(args), args.instance, namespace=args.namespace, to=args.to,
                            name=args.name)
     if args.json:
         _print_json({"removed": found.to_json()})
@@ -847,7 +840,7 @@ def _cmd_unbind(args: argparse.Namespace) -> int:
 def _cmd_bindings(args: argparse.Namespace) -> int:
     from toolkit.deploy import binding
 
-    found = binding.bindings(_rollout_settings(args), args.instance, namespace=args.namespace)
+    found = binding.bindings(_instance_settings(args), args.instance, namespace=args.namespace)
     if args.json:
         _print_json([b.to_json() for b in found])
     else:

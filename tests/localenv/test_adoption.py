@@ -52,7 +52,7 @@ def test_chartify_from_the_cluster_then_take_ownership_leaves_every_spec_unchang
 
     chart = tmp_path / "chat"
     code = main(["chartify", f"cluster:{namespace}", "--name", "chat", "-o", str(chart),
-                 "--kubeconfig", str(cluster.kubeconfig), "--context", cluster.context])
+                 "--kubeconfig", str(cluster.kubeconfig), "--kube-context", cluster.context])
     assert code == 0, capsys.readouterr().err
     assert (chart / "values.schema.json").is_file()
 
