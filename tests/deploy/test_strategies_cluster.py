@@ -112,7 +112,7 @@ def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
     assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.0.0"
 
 
-def test_split_by_customer_header_then_abort_through_the_cli(chat_v1_v2, cluster, kube, namespace, capsys):
+def test_split_by_customer_header_abort_then_promote_through_the_cli(chat_v1_v2, cluster, kube, namespace, capsys):
     from toolkit.cli import main
 
     green = f"{namespace}-chat-green"
@@ -140,6 +140,19 @@ def test_split_by_customer_header_then_abort_through_the_cli(chat_v1_v2, cluster
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
     assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
     assert _gone(kube, green) and _tag(kube, namespace) == "1.20"
+
+    # again at once (green's namespace may still be terminating), and this time promote
+    assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "split", "--customers", "acme",
+                 "--check-timeout", "60", *common]) == 0
+    assert "(split): split" in capsys.readouterr().out
+    assert main(["rollout", "chat", "--promote", "--json", *common]) == 0
+    promoted = json.loads(capsys.readouterr().out)
+    assert (promoted["strategy"], promoted["phase"]) == ("split", "complete")
+    assert [s["kind"] for s in promoted["steps"]] == ["check", "weight", "promote", "weight", "retire-green"]
+    route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
+    assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
+    assert _tag(kube, namespace) == "1.21" and _gone(kube, green)
+    assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.1.0"
 
 
 @pytest.mark.parametrize("strategy", ["rolling", "cutover"], ids=["rolling", "cutover-from-file"])

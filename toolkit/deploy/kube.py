@@ -316,6 +316,12 @@ class Kube:
         assert dep is not None
         return dep
 
+    def wait_gone(self, api_version: str, kind: str, name: str, namespace: str | None = None, *,
+                  timeout: float = 60.0) -> None:
+        """Wait until an object no longer exists (e.g. a Terminating namespace)."""
+        self._wait(lambda: self.get(api_version, kind, name, namespace, missing_ok=True) is None, timeout,
+                   f'{kind} "{_ref(namespace, name)}" to be deleted')
+
     def server_version(self) -> str:
         return self.request("GET", "/version", what="read the server version")["gitVersion"]
 

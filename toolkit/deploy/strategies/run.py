@@ -225,6 +225,7 @@ class _Rollout:
         # record first: a failure from here on must be able to find (and remove) what it made
         self.state["greenNamespace"] = self.green_ns
         self.apply_route()
+        self._wait_namespace_gone()
         self.kube.create_namespace(self.green_ns, labels={LABEL_ROLLOUT: self.name,
                                                          "chartkit.io/rollout-of": self.namespace})
         copied = self._copy_references(_objects(self.helm, self.name, self.namespace))
@@ -268,6 +269,17 @@ class _Rollout:
                 raise DeployError(f'green Deployment "{self.green_ns}/{dep}" is not Available after {timeout:g}s',
                                   hint=f"look at its pods' events: kubectl -n {self.green_ns} describe pods") from exc
         return f"{len(names)} Deployment(s) Available in {self.green_ns}"
+
+    def _wait_namespace_gone(self) -> None:
+        """A green namespace left Terminating by the last rollout cannot take new objects: wait for it to go."""
+        ns = self.kube.get("v1", "Namespace", self.green_ns, missing_ok=True)
+        if ns is None:
+            return
+        if (ns.get("metadata", {}).get("labels") or {}).get(LABEL_ROLLOUT) != self.name:
+            raise DeployError(f'unable to deploy green of "{self.namespace}/{self.name}": namespace "{self.green_ns}" '
+                              "exists and chartkit did not make it", hint="remove it or rename the instance")
+        if ns.get("status", {}).get("phase") == "Terminating":
+            self.kube.wait_gone("v1", "Namespace", self.green_ns, timeout=self.strategy.check_timeout_seconds)
 
     def _remove_green(self) -> None:
         try:
