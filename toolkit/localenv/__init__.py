@@ -112,14 +112,13 @@ def status() -> dict[str, Any]:
 
 
 def _helm_version(binary: Path) -> str | None:
-    import subprocess
+    from toolkit.deploy.helm import Helm, HelmConfig
+    from toolkit.errors import HelmError
 
     try:
-        out = subprocess.run([str(binary), "version", "--template", "{{ .Version }}"], capture_output=True,
-                             text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+        return Helm(HelmConfig(executable=binary)).version() or None
+    except HelmError:
         return None
-    return out.stdout.strip() or None
 
 
 def down(*, keep_data: bool = False) -> list[str]:
