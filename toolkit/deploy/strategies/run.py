@@ -318,13 +318,13 @@ def rollout(settings: Any, name: str, to: str, options: RolloutOptions = Rollout
                  "checkTimeoutSeconds": strategy.check_timeout_seconds}
     if strategy.kind is Strategy.SPLIT:
         run.state.update(header=strategy.header, customers=list(strategy.customers))
+    # any strategy, rolling too: an in-place upgrade under a running blue-green would be promoted over
+    current = state_of(_route_of(kube, name, options.namespace))
+    if current and Phase(current.get("phase", "complete")).in_progress:
+        raise DeployError(f'unable to roll out "{options.namespace}/{name}": a {current.get("strategy")} rollout '
+                          f'to {current.get("to")} is {current.get("phase")}',
+                          hint=f"end it with `chartkit rollout {name} -n {options.namespace} --promote` or `--abort`")
     if strategy.kind is not Strategy.ROLLING:
-        current = state_of(_route_of(kube, name, options.namespace))
-        if current and Phase(current.get("phase", "complete")).in_progress:
-            raise DeployError(f'unable to roll out "{options.namespace}/{name}": a {current.get("strategy")} rollout '
-                              f'to {current.get("to")} is {current.get("phase")}',
-                              hint=f"end it with `chartkit rollout {name} -n {options.namespace} --promote` or "
-                                   "`--abort`")
         run.blue = _service(_objects(helm, name, options.namespace), name, options.namespace)
     run.run(plan(strategy))
     phase = Phase(run.state.get("phase", Phase.COMPLETE.value)) if strategy.kind is not Strategy.ROLLING \
