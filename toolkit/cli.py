@@ -804,7 +804,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     if sum(map(bool, (args.to, args.promote, args.abort))) != 1:
         raise InputError("unable to roll out: give exactly one of --to VERSION, --promote, --abort")
     settings = _instance_settings(args)
-    progress = None if args.json else (lambda event: _err(event.line()))
+    progress = None if args.json else (lambda event: event.status == "started" or _err(event.line()))
     if args.promote:
         result = run.promote(settings, name, namespace=args.namespace, timeout=args.timeout, progress=progress)
     elif args.abort:

@@ -139,3 +139,17 @@ def test_strategy_schema_is_draft7(repo_root):
     schema = json.loads((repo_root / "schemas" / "rollout-strategy.schema.json").read_text())
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert set(schema["properties"]["kind"]["enum"]) == {s.value for s in Strategy}
+
+
+def test_event_and_status_lines():
+    from toolkit.deploy.strategies.run import RolloutEvent, describe_status
+
+    assert RolloutEvent(3, 10, Step(W, 10), "done", "shop/chat 90%, green 10%", 0.04).line() == (
+        "[3/10] route 10% to green done (0.0s): shop/chat 90%, green 10%")
+    assert RolloutEvent(1, 2, Step(W, 0), "started", stage="abort").line() == (
+        "abort [1/2] route 100% to the instance of record started")
+    obj = route(RouteSpec("chat", "shop", BLUE, GREEN, 50))
+    data = {"instance": "chat", "namespace": "shop", "strategy": "blue-green", "from": "1.0.0", "to": "1.1.0",
+            "phase": "progressing", "weight": 50, "step": "6/10 route 50% to green", "rules": route_weights(obj)}
+    assert describe_status(data) == ("shop/chat: blue-green 1.0.0 → 1.1.0 progressing (green 50%, 6/10 route 50% to "
+                                     "green); route: shop/chat 50, shop-chat-green/chat 50")

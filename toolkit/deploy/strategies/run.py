@@ -51,11 +51,13 @@ class RolloutEvent:
     status: str
     message: str = ""
     seconds: float = 0.0
+    stage: str = "rollout"  # "abort" while an abort returns traffic to blue
 
     def line(self) -> str:
         took = f" ({self.seconds:.1f}s)" if self.status != "started" else ""
         msg = f": {self.message}" if self.message else ""
-        return f"[{self.index}/{self.total}] {self.step.describe()} {self.status}{took}{msg}"
+        stage = "" if self.stage == "rollout" else f"{self.stage} "
+        return f"{stage}[{self.index}/{self.total}] {self.step.describe()} {self.status}{took}{msg}"
 
 
 Progress = Callable[[RolloutEvent], None]
@@ -134,17 +136,17 @@ class _Rollout:
 
     # -- steps -------------------------------------------------------------------------------------------------
 
-    def run(self, steps: list[Step], *, abort_on_failure: bool = True) -> None:
+    def run(self, steps: list[Step], *, abort_on_failure: bool = True, stage: str = "rollout") -> None:
         total = len(steps)
         for index, step in enumerate(steps, 1):
             start = time.monotonic()
             self.state["step"] = f"{index}/{total} {step.describe()}"
-            self._report(RolloutEvent(index, total, step, "started"))
+            self._report(RolloutEvent(index, total, step, "started", stage=stage))
             try:
                 message = self._do(step)
             except ChartkitError as exc:
                 took = time.monotonic() - start
-                self._report(RolloutEvent(index, total, step, "failed", exc.message, took))
+                self._report(RolloutEvent(index, total, step, "failed", exc.message, took, stage))
                 if not abort_on_failure or not self.state.get("greenNamespace"):
                     raise
                 self._abort_after(f"step {index}/{total} ({step.describe()}) failed: {exc.message}")
@@ -154,7 +156,7 @@ class _Rollout:
                     f"{self.state.get('serving', self.state.get('from'))} and green is removed", hint=exc.hint) from exc
             took = time.monotonic() - start
             self.done.append({**step.to_json(), "seconds": round(took, 2)})
-            self._report(RolloutEvent(index, total, step, "done", message or "", took))
+            self._report(RolloutEvent(index, total, step, "done", message or "", took, stage))
 
     def _report(self, event: RolloutEvent) -> None:
         log.info("%s", event.line())
@@ -164,7 +166,7 @@ class _Rollout:
     def _abort_after(self, reason: str) -> None:
         self.state.update(phase=Phase.ABORTED.value, message=reason)
         try:
-            self.run(plan_abort(), abort_on_failure=False)
+            self.run(plan_abort(), abort_on_failure=False, stage="abort")
         except ChartkitError as exc:
             log.error("abort of %s/%s incomplete: %s", self.namespace, self.name, exc)
             raise DeployError(f'unable to abort the rollout of "{self.namespace}/{self.name}": {exc.message}',
@@ -377,7 +379,7 @@ def abort(settings: Any, name: str, *, namespace: str = "default", helm: Any = N
     start = time.monotonic()
     run = _resume(settings, name, namespace, helm=helm, kube=kube, progress=progress)
     run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
-    run.run(plan_abort(), abort_on_failure=False)
+    run.run(plan_abort(), abort_on_failure=False, stage="abort")
     return RolloutResult(name, namespace, run.state["strategy"], run.state["from"], run.state["to"],
                          Phase.ABORTED, time.monotonic() - start, tuple(run.done))
 
@@ -397,5 +399,6 @@ def describe_status(data: Mapping[str, Any]) -> str:
         (f"[{' | '.join(r['matches'])}] " if r["matches"] else "")
         + ", ".join(f"{k} {v}" for k, v in r["backends"].items()) for r in data.get("rules", []))
     extra = f" — {data['message']}" if data.get("message") else ""
+    weight = f" (green {data.get('weight', 0)}%, {data.get('step')})" if data.get("phase") == "progressing" else ""
     return (f"{data['namespace']}/{data['instance']}: {data.get('strategy')} {data.get('from')} → {data.get('to')} "
-            f"{data.get('phase')} (green {data.get('weight', 0)}%) route: {rules}{extra}")
+            f"{data.get('phase')}{weight}; route: {rules}{extra}")
