@@ -153,3 +153,13 @@ def test_event_and_status_lines():
             "phase": "progressing", "weight": 50, "step": "6/10 route 50% to green", "rules": route_weights(obj)}
     assert describe_status(data) == ("shop/chat: blue-green 1.0.0 → 1.1.0 progressing (green 50%, 6/10 route 50% to "
                                      "green); route: shop/chat 50, shop-chat-green/chat 50")
+
+
+@pytest.mark.parametrize("module", ["toolkit.deploy.strategies", "toolkit.deploy.strategies.plan",
+                                    "toolkit.deploy.strategies.run", "toolkit.deploy.binding"])
+def test_exported_surface(module):
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert mod.__all__ == sorted(mod.__all__)
+    assert all(hasattr(mod, name) for name in mod.__all__)

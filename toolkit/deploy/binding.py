@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from toolkit.deploy.strategies.plan import pod_references
 from toolkit.errors import DeployError, InputError
 
-__all__ = ["Binding", "BindOptions", "bind", "binding_data", "bindings", "unbind"]
+__all__ = ["BindOptions", "Binding", "bind", "binding_data", "bindings", "unbind"]
 
 LABEL_OF = "chartkit.io/binding-of"
 LABEL_NAMESPACE = "chartkit.io/binding-namespace"

@@ -22,7 +22,7 @@ from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, P
                                             plan_promote, pod_references, reference_grant, route, route_weights, state_of)
 from toolkit.errors import ChartkitError, DeployError
 
-__all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "abort", "promote", "rollout", "status"]
+__all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "abort", "describe_status", "promote", "rollout", "status"]
 
 log = logging.getLogger(__name__)
 
