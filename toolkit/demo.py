@@ -94,7 +94,7 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
                     ChartifyOptions(name="chat", version="1.0.0", output=chart_dir, overrides=work / "overrides.yaml",
                                     read=ReadOptions(kubeconfig=cluster.kubeconfig, context=cluster.context)),
                     helm=helm)
-    fidelity = f", renders back {made.verification.figure()}" if made.verification is not None else ""
+    fidelity = f", renders back {made.verification.figure}" if made.verification is not None else ""
     _done(say, t, f"{made.chart}: {made.objects} objects, {made.parameters} parameters, {made.locked} locked{fidelity}")
 
     def ship(version: str) -> str:
