@@ -529,11 +529,17 @@ def upgrade(settings: Any, name: str, options: InstanceOptions = InstanceOptions
     version = inst.version if to is None else parse_type_ref(f"{inst.type}@{to}")[1]
     base = {} if options.reset_values else serving_values(helm, name, options.namespace)
     values = user_values(options.values_files, options.sets, options.set_strings, base=base)
+    return _upgrade(settings, helm, inst, version, values, options)
+
+
+def _upgrade(settings: Any, helm: Any, inst: Instance, version: str | None, values: Mapping[str, Any],
+             options: InstanceOptions) -> Result:
+    """Fetch the version, check the values against its schema, and upgrade the instance to it."""
     scratch = Path(tempfile.mkdtemp(prefix="chartkit-upgrade-"))
     try:
         fetched = fetch(settings, helm, inst.type, version, scratch)
         _check(fetched, values)
-        result = _deploy(helm, name, fetched, values, options, "upgrade")
+        result = _deploy(helm, inst.name, fetched, values, options, "upgrade")
         return replace(result, note=f"from {inst.version}" if inst.version != result.version else "values")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -717,11 +723,4 @@ def upgrade_with_values(settings: Any, name: str, version: str, values: Mapping[
     inst = get_instance(settings, name, options.namespace, kube=kube)
     _refuse_pending(inst)
     _refuse_other_catalog(inst, settings.catalog.url)
-    scratch = Path(tempfile.mkdtemp(prefix="chartkit-upgrade-"))
-    try:
-        fetched = fetch(settings, helm, inst.type, version, scratch)
-        _check(fetched, values)
-        result = _deploy(helm, name, fetched, values, options, "upgrade")
-        return replace(result, note=f"from {inst.version}" if inst.version != result.version else "values")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    return _upgrade(settings, helm, inst, version, values, options)
