@@ -68,69 +68,90 @@ def _string(text: str, template: bool) -> str:
     return text
 
 
-def _key(key: Any, template: bool) -> str:
-    return _string(key, template) if type(key) is str else scalar(key, template=template)
-
-
 def yaml_lines(node: Any, *, indent: int = 0, template: bool = False, resolve: Callable[[Ref], str] | None = None,
                comments: Mapping[tuple[Any, ...], str] | None = None, path: tuple[Any, ...] = ()) -> list[str]:
     """Block-style YAML lines for a mapping or list (``Expr`` nodes become Helm actions)."""
+    if not isinstance(node, (dict, list)):
+        raise TypeError(f"expected a mapping or a list, got {type(node).__name__}")
+    out: list[str] = []
+    # every level appends to one list: building and splicing a list per level was most of the emit time
+    _node(node, indent, out, template, resolve, comments or None, path)
+    return out
+
+
+def _node(node: Any, indent: int, out: list[str], template: bool, resolve: Any, comments: Any,
+          path: tuple[Any, ...]) -> None:
     pad = " " * indent
-    lines: list[str] = []
     if isinstance(node, dict):
         for key, value in node.items():
-            sub = path + (key,)
-            if comments and sub in comments:
-                lines.extend(f"{pad}# {line}" for line in comments[sub].splitlines())
-            head = f"{pad}{_key(key, template)}:"
+            if comments is not None:
+                sub = path + (key,)
+                if sub in comments:
+                    out.extend(f"{pad}# {line}" for line in comments[sub].splitlines())
+            else:
+                sub = path
+            head = f"{pad}{_string(key, template) if type(key) is str else scalar(key, template=template)}:"
             if isinstance(value, Expr) and value.emit is Emit.OPTIONAL:
                 # `with` renders the key only for a non-empty value, so defaults add nothing to the object
-                lines += [f"{pad}{{{{- with {value.render(resolve)} }}}}",
-                          f"{head} {{{{- toYaml . | nindent {indent + 2} }}}}", f"{pad}{{{{- end }}}}"]
+                out += [f"{pad}{{{{- with {value.render(resolve)} }}}}",
+                        f"{head} {{{{- toYaml . | nindent {indent + 2} }}}}", f"{pad}{{{{- end }}}}"]
                 continue
-            lines.extend(_entry(head, value, indent, template, resolve, comments, sub))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            head = f"{pad}-"
-            lines.extend(_entry(head, value, indent, template, resolve, comments, path + (i,), in_list=True))
+            _entry(head, value, indent, out, template, resolve, comments, sub, False)
     else:
-        raise TypeError(f"expected a mapping or a list, got {type(node).__name__}")
-    return lines
+        head = f"{pad}-"
+        for i, value in enumerate(node):
+            _entry(head, value, indent, out, template, resolve, comments,
+                   path + (i,) if comments is not None else path, True)
 
 
-def _entry(head: str, value: Any, indent: int, template: bool, resolve: Any, comments: Any,
-           path: tuple[Any, ...], in_list: bool = False) -> list[str]:
+def _entry(head: str, value: Any, indent: int, out: list[str], template: bool, resolve: Any, comments: Any,
+           path: tuple[Any, ...], in_list: bool) -> None:
+    kind = type(value)
+    if kind is str and "\n" not in value:  # the common case first: one plain or quoted string
+        out.append(f"{head} {_string(value, template)}")
+        return
     child = indent + 2
+    if isinstance(value, dict):
+        if not value:
+            out.append(f"{head} {{}}")
+        elif in_list:  # "- key: v" keeps the first entry on the dash line
+            start = len(out)
+            _node(value, child, out, template, resolve, comments, path)
+            first = next(i for i in range(start, len(out)) if not out[i].lstrip().startswith("#"))
+            out[first] = f"{head} {out[first][child:]}"
+        else:
+            out.append(head)
+            _node(value, child, out, template, resolve, comments, path)
+        return
+    if isinstance(value, list):
+        if not value:
+            out.append(f"{head} []")
+        elif in_list:
+            start = len(out)
+            _node(value, child, out, template, resolve, comments, path)
+            out[start] = f"{head} {out[start][child:]}"
+        else:
+            out.append(head)
+            _node(value, indent, out, template, resolve, comments, path)
+        return
     if isinstance(value, Expr):
         text = value.render(resolve)
         if value.emit is Emit.BLOCK:
-            return [f"{head} {{{{- toYaml {text} | nindent {child} }}}}"]
-        return [f"{head} {{{{ {text} }}}}"]
-    if isinstance(value, dict) and value:
-        body = yaml_lines(value, indent=child, template=template, resolve=resolve, comments=comments, path=path)
-        if in_list:  # "- key: v" keeps the first entry on the dash line
-            first = next(i for i, ln in enumerate(body) if not ln.lstrip().startswith("#"))
-            return body[:first] + [f"{head} {body[first][child:]}"] + body[first + 1:]
-        return [head, *body]
-    if isinstance(value, list) and value:
-        body = yaml_lines(value, indent=child if in_list else indent, template=template, resolve=resolve,
-                          comments=comments, path=path)
-        if in_list:
-            return [f"{head} {body[0][child:]}", *body[1:]]
-        return [head, *body]
-    if isinstance(value, dict):
-        return [f"{head} {{}}"]
-    if isinstance(value, list):
-        return [f"{head} []"]
+            out.append(f"{head} {{{{- toYaml {text} | nindent {child} }}}}")
+        else:
+            out.append(f"{head} {{{{ {text} }}}}")
+        return
     if isinstance(value, str) and "\n" in value and _block_ok(value):
         style = "|" if value.endswith("\n") else "|-"
         body = value[:-1] if value.endswith("\n") else value
         pad = " " * child
-        lines = [f"{pad}{line}" if line else "" for line in body.split("\n")]
+        out.append(f"{head} {style}")
+        lines = (f"{pad}{line}" if line else "" for line in body.split("\n"))
         if template:
-            lines = [ln.replace("{{", '{{ "{{" }}') for ln in lines]
-        return [f"{head} {style}", *lines]
-    return [f"{head} {scalar(value, template=template)}"]
+            lines = (ln.replace("{{", '{{ "{{" }}') for ln in lines)
+        out.extend(lines)
+        return
+    out.append(f"{head} {scalar(value, template=template)}")
 
 
 def _block_ok(text: str) -> bool:
