@@ -87,11 +87,11 @@ def identity_key(obj: dict[str, Any], default_namespace: str | None = None) -> t
             str(meta.get("namespace") or default_namespace or ""), str(meta.get("name")))
 
 
-_PARSER_CLASSES: tuple[Any, Any] | None = None
+_PARSER_CLASSES: tuple[Any, Any, Any] | None = None
 
 
-def _parser_classes() -> tuple[Any, Any]:
-    """A constructor and a resolver with go-yaml v2 semantics (what the API server sees), built once.
+def _parser_classes() -> tuple[Any, Any, Any]:
+    """A constructor, a resolver and its table with go-yaml v2 semantics (what the API server sees), built once.
 
     YAML 1.1 always (a ``%YAML 1.2`` directive does not change it, as it does not for the API server);
     timestamps and a bare ``=`` stay strings. The resolver's 1.1 table is computed once: ruamel otherwise
@@ -114,7 +114,7 @@ def _parser_classes() -> tuple[Any, Any]:
             def versioned_resolver(self) -> Any:
                 return table
 
-        _PARSER_CLASSES = (_Constructor, _Resolver)
+        _PARSER_CLASSES = (_Constructor, _Resolver, table)
     return _PARSER_CLASSES
 
 
@@ -122,7 +122,7 @@ def _yaml() -> Any:
     """A fresh parser per stream (ruamel parsers keep per-stream state)."""
     from ruamel.yaml import YAML
 
-    constructor, resolver = _parser_classes()
+    constructor, resolver, _table = _parser_classes()
     # libyaml's parser (ruamel.yaml.clib) when installed: 4x faster; ruamel falls back to pure Python otherwise
     y = YAML(typ="safe", pure=False)
     y.version = (1, 1)
@@ -133,6 +133,15 @@ def _yaml() -> Any:
 
 def load_documents(text: str, origin: str) -> list[Any]:
     """Parse a multi-document YAML stream; a syntax error names the file, document and line."""
+    try:
+        return _load_plain(text)
+    except Exception:  # noqa: BLE001 - anything the fast path does not take, ruamel's constructor decides
+        pass
+    return _load_ruamel(text, origin)
+
+
+def _load_ruamel(text: str, origin: str) -> list[Any]:
+    """ruamel's full constructor: anchors, merge keys and every tag, and errors with line and column."""
     parser = _yaml()
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -151,6 +160,133 @@ def load_documents(text: str, origin: str) -> list[Any]:
         except YAMLError as exc:
             raise InputError(f'unable to parse "{origin}" (document {len(docs)}): {exc}'.splitlines()[0],
                              hint="fix the YAML syntax") from exc
+    return docs
+
+
+class _NotPlain(Exception):
+    """Something the fast path leaves to ruamel's constructor: anchors, merge keys, complex keys, other tags."""
+
+
+_TAG = "tag:yaml.org,2002:"
+
+
+def _int(text: str) -> int:
+    """ruamel's SafeConstructor.construct_yaml_int for YAML 1.1 (``0755`` is octal, ``1:30`` sexagesimal)."""
+    text = text.replace("_", "")
+    sign = -1 if text[0] == "-" else 1
+    if text[0] in "+-":
+        text = text[1:]
+    if text == "0":
+        return 0
+    if text.startswith("0b"):
+        return sign * int(text[2:], 2)
+    if text.startswith("0x"):
+        return sign * int(text[2:], 16)
+    if text.startswith("0o"):
+        return sign * int(text[2:], 8)
+    if text[0] == "0":
+        return sign * int(text, 8)
+    if ":" in text:
+        value = 0
+        for base, digit in enumerate(reversed(text.split(":"))):
+            value += int(digit) * 60 ** base
+        return sign * value
+    return sign * int(text)
+
+
+def _float(text: str) -> float:
+    """ruamel's SafeConstructor.construct_yaml_float for YAML 1.1 (``.inf``, ``1e3``, ``1:30.5``)."""
+    from ruamel.yaml.constructor import SafeConstructor
+
+    text = text.replace("_", "").lower()
+    sign = -1 if text[0] == "-" else 1
+    if text[0] in "+-":
+        text = text[1:]
+    if text == ".inf":
+        return sign * SafeConstructor.inf_value
+    if text == ".nan":
+        return SafeConstructor.nan_value
+    if ":" in text:
+        value = 0.0
+        for base, digit in enumerate(reversed(text.split(":"))):
+            value += float(digit) * 60 ** base
+        return sign * value
+    return sign * float(text)
+
+
+def _bool(text: str) -> bool:
+    from ruamel.yaml.constructor import SafeConstructor
+
+    return SafeConstructor.bool_values[text.lower()]
+
+
+#: how each scalar tag becomes a value; timestamps and ``=`` stay strings (see the module docstring)
+_SCALARS = {_TAG + "str": str, _TAG + "null": lambda _text: None, _TAG + "bool": _bool, _TAG + "int": _int,
+            _TAG + "float": _float, _TAG + "timestamp": str, _TAG + "value": str}
+
+
+def _load_plain(text: str) -> list[Any]:
+    """Every document as plain dicts, lists and scalars, built straight from libyaml's events.
+
+    Same parser (ruamel.yaml.clib's libyaml), same YAML 1.1 resolver table and the same scalar construction as
+    ``_yaml()``, without ruamel's node tree and generic constructor: half the time. Raises on
+    anything else (anchors, merge keys, duplicate or complex keys, other tags, syntax errors), and the caller
+    then uses ruamel's full constructor, which gives the value or the error message (also when
+    ruamel.yaml.clib is missing).
+    """
+    from _ruamel_yaml import CParser
+    from ruamel.yaml.events import (MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
+                                    SequenceStartEvent, StreamEndEvent)
+
+    table = _parser_classes()[2]
+    next_event = CParser(text).get_event
+
+    def scalar(event: Any) -> Any:
+        if event.anchor is not None:
+            raise _NotPlain("anchor")
+        tag, value = event.tag, event.value
+        if tag is None or tag == "!":
+            if not event.implicit[0]:  # quoted, or tagged "!": a string
+                return value
+            for tag, regexp in table.get(value[:1], ()):  # noqa: B007 - the matching tag is used below
+                if regexp.match(value):
+                    break
+            else:
+                return value
+        if tag == _TAG + "str":
+            return value
+        if tag not in _SCALARS:
+            raise _NotPlain(tag)
+        return _SCALARS[tag](value)
+
+    def node(event: Any) -> Any:
+        kind = type(event)
+        if kind is ScalarEvent:
+            return scalar(event)
+        if event.anchor is not None:  # an anchor, or an alias to one
+            raise _NotPlain("anchor")
+        if kind is MappingStartEvent and event.tag in (None, "!", _TAG + "map"):
+            mapping: dict[Any, Any] = {}
+            while type(event := next_event()) is not MappingEndEvent:
+                if type(event) is not ScalarEvent:
+                    raise _NotPlain("complex key")
+                key = scalar(event)
+                if key in mapping:
+                    raise _NotPlain("duplicate key")  # ruamel names both places
+                mapping[key] = node(next_event())
+            return mapping
+        if kind is SequenceStartEvent and event.tag in (None, "!", _TAG + "seq"):
+            sequence: list[Any] = []
+            while type(event := next_event()) is not SequenceEndEvent:
+                sequence.append(node(event))
+            return sequence
+        raise _NotPlain(str(event))
+
+    docs: list[Any] = []
+    next_event()  # stream start
+    while type(next_event()) is not StreamEndEvent:  # document start
+        docs.append(node(next_event()))
+        next_event()  # document end
     return docs
 
 
