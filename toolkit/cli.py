@@ -79,6 +79,16 @@ def _chartify_read(args: argparse.Namespace):  # noqa: ANN202 - lazy import
     return ReadOptions(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, context=args.kube_context)
 
 
+def _chartify_progress() -> Callable[[str], None]:
+    """Progress on stderr; rich (20 ms to import, a seventh of a small chartify) only to dim it on a terminal."""
+    if sys.stderr.isatty():
+        return _progress()
+    import time
+
+    started = time.monotonic()
+    return lambda message: print(f"{time.monotonic() - started:6.1f}s {message}", file=sys.stderr, flush=True)
+
+
 def _verify_report(result: Any, as_json: bool) -> int:
     if as_json:
         _print_json({"chart": str(result.chart), "namespace": result.namespace, "equal": result.equal,
@@ -117,7 +127,7 @@ def _cmd_chartify(args: argparse.Namespace) -> int:
                               overrides=Path(args.overrides) if args.overrides else None,
                               verify=not args.no_verify, read=_chartify_read(args))
     helm = None if args.no_verify else _chartify_helm(args)
-    result = chartify(args.sources, options, helm=helm, progress=None if args.json else _progress())
+    result = chartify(args.sources, options, helm=helm, progress=None if args.json else _chartify_progress())
     for warning in result.warnings:
         _err(f"chartkit: warning: {warning}")
     if args.json and result.verification is None:
