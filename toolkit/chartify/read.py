@@ -238,7 +238,9 @@ def _load_plain(text: str) -> list[Any]:
     from ruamel.yaml.events import (MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
                                     SequenceStartEvent, StreamEndEvent)
 
-    table = _parser_classes()[2]
+    # the resolver table's patterns are lazily compiled wrappers: take their match methods once, not per scalar
+    table = {first: [(tag, regexp.match) for tag, regexp in entries]
+             for first, entries in _parser_classes()[2].items()}
     next_event = CParser(text).get_event
 
     def scalar(event: Any) -> Any:
@@ -248,8 +250,8 @@ def _load_plain(text: str) -> list[Any]:
         if tag is None or tag == "!":
             if not event.implicit[0]:  # quoted, or tagged "!": a string
                 return value
-            for tag, regexp in table.get(value[:1], ()):  # noqa: B007 - the matching tag is used below
-                if regexp.match(value):
+            for tag, match in table.get(value[:1], ()):  # noqa: B007 - the matching tag is used below
+                if match(value):
                     break
             else:
                 return value
