@@ -64,8 +64,8 @@ def _rank(path: tuple[str, ...]) -> int:
 
 def values_tree(model: Model) -> dict[str, Any]:
     """The nested values (defaults): components in source order, conventional keys first within each."""
-    components = list(dict.fromkeys(path[0] for path in model.params))
-    ordered = sorted(model.params.items(), key=lambda item: (components.index(item[0][0]), _rank(item[0])))
+    position = {key: i for i, key in enumerate(dict.fromkeys(path[0] for path in model.params))}
+    ordered = sorted(model.params.items(), key=lambda item: (position[item[0][0]], _rank(item[0])))
     root: dict[str, Any] = {}
     for path, param in ordered:
         node = root
