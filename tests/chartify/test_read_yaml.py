@@ -63,11 +63,13 @@ def _scalar_docs() -> list[str]:
     return [values, quoted, keys, "a: ''\nb:\nc: \"\"\n", "%YAML 1.2\n---\na: 0755\nb: yes\n",
             "a: !!str 0755\nb: !!int '0755'\nc: !!float '1'\nd: !!bool 'on'\ne: !!null x\nf: !!timestamp 2024-01-01\n"
             "g: !!value =\nh: ! 12\n",
-            "x: |\n  line\n   two\ny: >-\n  folded\n  text\nz: \"\\u2028\\t\"\n", "--- 1\n--- [a]\n---\n--- {}\n..."]
+            "x: |\n  line\n   two\ny: >-\n  folded\n  text\nz: \"\\u2028\\t\"\n", "--- 1\n--- [a]\n---\n--- {}\n...",
+            "\ufeffa: 1\r\nb: yes\r\n", "", "# only a comment\n"]
 
 
 @pytest.mark.parametrize("text", _scalar_docs(), ids=["plain", "quoted", "keys", "empty", "yaml-1.2-directive",
-                                                      "explicit-tags", "block-scalars", "many-documents"])
+                                                      "explicit-tags", "block-scalars", "many-documents",
+                                                      "bom-and-crlf", "empty-stream", "only-a-comment"])
 def test_every_scalar_form_reads_the_same_through_the_fast_path(text: str) -> None:
     assert same(_load_plain(text), _load_ruamel(text, "t.yaml"))
 
