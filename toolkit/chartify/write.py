@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from toolkit.chartify.emit import yaml_lines
 from toolkit.chartify.model import Model, Ref, join_key, values_ref
@@ -120,6 +120,17 @@ def _short(value: Any) -> str:
     return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
 
 
+class _ParamRow(NamedTuple):
+    """One row of the README's parameter table. Not a dict: Jinja tries attributes first, and a failed attribute
+    lookup per field made the table of a 3,400-parameter chart 5x slower to render."""
+
+    key: str
+    type: str
+    default: str
+    description: str
+    locked: bool
+
+
 def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides: Overrides,
                 description: str | None = None) -> dict[str, str]:
     """Every file of the chart, relative path → text."""
@@ -140,9 +151,8 @@ def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides
         "description": description, "namespace": model.namespace, "object_count": len(model.templates),
         "kinds": ", ".join(kinds), "secrets": secrets, "components": model.components,
         "overrides_file": OVERRIDES_FILE,
-        "params": [{"key": join_key(p.path), "type": _schema_type(p.schema), "default": _short(p.default),
-                    "description": p.description.replace("|", "\\|"), "locked": p.locked}
-                   for p in model.params.values()],
+        "params": [_ParamRow(join_key(p.path), _schema_type(p.schema), _short(p.default),
+                             p.description.replace("|", "\\|"), p.locked) for p in model.params.values()],
     }
     files = {
         "Chart.yaml": env.get_template("Chart.yaml.j2").render(context),
