@@ -131,6 +131,16 @@ class _ParamRow(NamedTuple):
     locked: bool
 
 
+class _SecretRow(NamedTuple):
+    """One Secret the chart can keep or create (README and NOTES); a NamedTuple for the same reason."""
+
+    name: str
+    ref: str
+    existing: str
+    data_values: str
+    data_keys: list[str]
+
+
 def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides: Overrides,
                 description: str | None = None) -> dict[str, str]:
     """Every file of the chart, relative path → text."""
@@ -142,9 +152,8 @@ def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides
         if path[-1] == "existingSecret":
             slot = path[:-1]
             values_param = model.params.get(slot + ("values",))
-            secrets.append({"name": param.default, "ref": values_ref(path), "existing": join_key(path),
-                            "data_values": join_key(slot + ("values",)),
-                            "data_keys": sorted((values_param.default or {}).keys()) if values_param else []})
+            secrets.append(_SecretRow(param.default, values_ref(path), join_key(path), join_key(slot + ("values",)),
+                                      sorted((values_param.default or {}).keys()) if values_param else []))
     kinds = sorted({tf.obj.get("kind", "?") for tf in model.templates})
     context = {
         "name": model.name, "version": model.version, "app_version": model.app_version,
