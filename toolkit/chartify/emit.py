@@ -74,7 +74,7 @@ def yaml_lines(node: Any, *, indent: int = 0, template: bool = False, resolve: C
     if not isinstance(node, (dict, list)):
         raise TypeError(f"expected a mapping or a list, got {type(node).__name__}")
     out: list[str] = []
-    # every level appends to one list: building and splicing a list per level was most of the emit time
+    # every level appends to this one list, rather than returning a list its parent copies (10% of emit time)
     _node(node, indent, out, template, resolve, comments or None, path)
     return out
 
