@@ -24,6 +24,10 @@ BAD = [
                  "    spec:\n      containers: [{name: c, image: 'bad image'}]\n",
                  r"Deployment/d field spec.template.spec.containers\[0\].image: the image must be", id="bad-image"),
     pytest.param("a.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n"
+                 "    spec:\n      containers: [{name: c, image: 'nginx@sha256:zz'}]\n",
+                 r"Deployment/d field spec.template.spec.containers\[0\].image: 'sha256:zz' is not a digest",
+                 id="bad-digest"),
+    pytest.param("a.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n"
                  "    spec: {containers: []}\n", r"spec.template.spec.containers must list at least one",
                  id="no-containers"),
     pytest.param("a.yaml", b"\xff\xfe\x00binary", r"not UTF-8 text", id="unreadable-binary"),

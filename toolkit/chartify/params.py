@@ -55,6 +55,9 @@ def camel(name: str) -> str:
 
 # -- images ---------------------------------------------------------------------------------------------------
 
+_DIGEST = re.compile(schemas.DIGEST_PATTERN)
+
+
 def image_parts(ref: str) -> dict[str, str]:
     """Split an image reference into registry, repository, tag, digest; they reassemble to exactly ``ref``."""
     rest, digest = (ref.split("@", 1) + [""])[:2] if "@" in ref else (ref, "")
@@ -387,6 +390,11 @@ def _container_rules(b: _Builder, comp: str, prefix: tuple[str, ...], field: Pat
         raise InputError(f"unable to parameterize {where}: the image must be a non-empty reference without spaces,"
                          f" got {image!r}", hint="set a valid image such as registry.example.com/app:1.0")
     parts = image_parts(image)
+    if parts["digest"] and not _DIGEST.match(parts["digest"]):
+        # caught here so the message names the object and field, not a schema pattern at lint time
+        raise InputError(f"unable to parameterize {where}: {parts['digest']!r} is not a digest "
+                         "(algorithm:hex, e.g. sha256: and 64 hex digits)",
+                         hint="fix the image reference, or drop the @digest part")
     if isinstance(ctr.get("imagePullPolicy"), str):
         parts = {**parts, "pullPolicy": ctr["imagePullPolicy"]}
     ipath = b.param(prefix + ("image",), parts,

@@ -77,6 +77,10 @@ def nullable_string(value: Any) -> dict[str, Any]:
     return {"type": ["string", "null"]}
 
 
+#: an OCI digest (algorithm:hex); chartify refuses source images that break it before the schema would
+DIGEST_PATTERN = r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$"
+
+
 def image(parts: Mapping[str, str]) -> dict[str, Any]:
     return {
         "type": "object",
@@ -86,7 +90,7 @@ def image(parts: Mapping[str, str]) -> dict[str, Any]:
             "registry": {"type": "string", "description": "Registry host[:port]; empty for Docker Hub"},
             "repository": {"type": "string", "minLength": 1, "description": "Repository path"},
             "tag": {"type": "string", "description": "Tag (a string, even when it looks like a number)"},
-            "digest": {"type": "string", "pattern": r"^$|^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$",
+            "digest": {"type": "string", "pattern": "^$|" + DIGEST_PATTERN,
                        "description": "Digest, e.g. sha256:…; wins over the tag at pull time"},
             **({"pullPolicy": {**PULL_POLICY, "description": "imagePullPolicy of the container"}}
                if "pullPolicy" in parts else {}),
