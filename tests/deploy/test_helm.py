@@ -14,6 +14,7 @@ from toolkit.errors import HelmError, LocalEnvError
 # One real-looking stderr per row of STDERR_PATTERNS, in table order.
 ROW_SAMPLES = [
     ("auth", 'Error: failed to authorize: basic credential not found'),
+    ("cluster-auth", "Error: list: failed to list: Unauthorized"),
     ("tls", 'Error: Get "https://127.0.0.1:5000/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority'),
     ("schema", "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nchat:\n- at '/replicaCount': value must be 1"),
     ("pending", "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"),
@@ -37,6 +38,13 @@ def test_stderr_row_matches_first(row, sample):
     assert err.hint == STDERR_PATTERNS[row][1]
     assert str(err).startswith('unable to do "thing": ')
     assert "Error:" not in err.message
+
+
+def test_registry_wrong_password_is_not_taken_for_a_cluster_refusal():
+    # real helm 4.3.1 stderr for a push with a wrong password
+    stderr = ('Error: failed to perform "Exists" on destination: HEAD "https://127.0.0.1:39415/v2/x/mini/manifests/'
+              'sha256:779d": response status code 401: Unauthorized')
+    assert helm_error("push", "mini", 1, stderr).hint == STDERR_PATTERNS[0][1]
 
 
 def test_unknown_stderr_has_no_hint():
@@ -94,7 +102,7 @@ def test_real_schema_refusal_maps_to_hint(real_helm, tmp_path):
     chart = _chart(tmp_path, schema)
     with pytest.raises(HelmError, match=r'unable to render ".*mini"') as info:
         real_helm.template(chart, release="r", set_values=["replicaCount=3"])
-    assert info.value.hint == STDERR_PATTERNS[2][1]
+    assert info.value.hint == STDERR_PATTERNS[3][1]
     assert "value must be 1" in info.value.stderr
     # the readable violation, not just helm's headline, reaches the one-line message
     assert info.value.message.endswith("at '/replicaCount': value must be 1")

@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 
 #: helm's stderr → (our hint). First match wins; each row has a test in tests/deploy/test_helm.py.
 STDERR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"basic credential not found|unauthorized|authentication required", re.I),
+    (re.compile(r"basic credential not found|failed to authorize|authentication required|status code 401", re.I),
      "log in first: `helm registry login HOST` or set the registry config chartkit uses (chartkit env)"),
+    (re.compile(r"\bunauthorized\b|forbidden", re.I),
+     "the cluster refused these credentials: check --kubeconfig / --kube-context"),
     (re.compile(r"certificate signed by unknown authority|x509:", re.I),
      "pass the registry's CA (--ca-file or SSL_CERT_FILE); see `chartkit env`"),
     (re.compile(r"values don't meet the specifications of the schema", re.I),
