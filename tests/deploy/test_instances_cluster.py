@@ -140,3 +140,17 @@ def test_instances_from_another_catalog_are_not_compared_or_changed(settings, na
     with pytest.raises(DeployError, match=r'unable to change instance ".*/a" from catalog ".*-other": it was '
                                           r"installed from another catalog"):
         instances.upgrade(elsewhere, "a", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+
+
+def test_install_refuses_a_plain_helm_release_of_that_name_and_leaves_it(settings, kube, namespace, local_helm,
+                                                                         publish_tiny, tmp_path):
+    publish_tiny("1.0.0")
+    # the same chart straight from its directory: a release helm made without chartkit's labels
+    local_helm.install_or_upgrade("web", tmp_path / "tiny-1.0.0" / "tiny", namespace=namespace, timeout="90s")
+    before = local_helm.history("web", namespace=namespace)
+
+    with pytest.raises(DeployError, match=rf'unable to install "{namespace}/web": a helm release "web" exists there '
+                                          r"that was not installed by chartkit"):
+        instances.install(settings, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace))
+    assert local_helm.history("web", namespace=namespace) == before
+    assert instances.list_instances(settings, namespace=namespace) == []

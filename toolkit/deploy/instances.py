@@ -385,6 +385,19 @@ def release_records(kube: Any, *, namespace: str | None, name: str | None = None
     return kube.list("v1", "Secret", namespace, selector=selector)
 
 
+def _refuse_existing(kube: Any, name: str, namespace: str) -> None:
+    """Refuse to install over any release of that name, chartkit's or not: `helm upgrade --install` would take it."""
+    records = kube.list("v1", "Secret", namespace, selector=f"owner=helm,name={name}")
+    if not records:
+        return
+    existing = instances_from_release_records(records)
+    if existing:
+        raise DeployError(f'unable to install "{namespace}/{name}": the instance exists '
+                          f"({existing[0].type} {existing[0].version})", hint="use `chartkit upgrade`")
+    raise DeployError(f'unable to install "{namespace}/{name}": a helm release "{name}" exists there that was '
+                      "not installed by chartkit", hint="choose another name, or remove that release with helm")
+
+
 def get_instance(settings: Any, name: str, namespace: str, *, kube: Any = None) -> Instance:
     found = instances_from_release_records(release_records(kube or settings.kube(), namespace=namespace, name=name))
     if not found:
@@ -505,11 +518,7 @@ def install(settings: Any, name: str, type_ref: str, options: InstanceOptions = 
         _check(fetched, values)
         if progress:
             progress(f"validated values against {type_name} {fetched.origin.version}")
-        existing = instances_from_release_records(
-            release_records(settings.kube(), namespace=options.namespace, name=name))
-        if existing:
-            raise DeployError(f'unable to install "{options.namespace}/{name}": the instance exists '
-                              f"({existing[0].type} {existing[0].version})", hint="use `chartkit upgrade`")
+        _refuse_existing(settings.kube(), name, options.namespace)
         return _deploy(helm, name, fetched, values, options, "install")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
