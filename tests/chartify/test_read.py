@@ -50,6 +50,17 @@ def test_stdin_is_a_source() -> None:
     assert [o.id for o in objects] == ["Deployment/shop/web"]
 
 
+def test_stdin_bytes_are_decoded_like_files() -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(DEPLOY.encode() + b"---\n"))
+    assert [o.id for o in read_sources(["-"], stdin=stdin)] == ["Deployment/shop/web"]
+
+
+def test_stdin_that_is_not_utf8_is_one_line_error() -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b"a: \xff\xfe\n"))
+    with pytest.raises(InputError, match=r'unable to read "-": not UTF-8 text \(byte 3\)'):
+        read_sources(["-"], stdin=stdin)
+
+
 def _write(tmp_path: Path, text: str | bytes, name: str = "app.yaml") -> str:
     path = tmp_path / name
     path.write_bytes(text if isinstance(text, bytes) else text.encode())

@@ -91,7 +91,8 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
     overrides = load_overrides(overrides_path) if overrides_path else Overrides()
     locks = apply_overrides(model, overrides)
     for warning in model.warnings:
-        log.warning("%s", warning)
+        # the result carries the warnings for the caller to show; the log only keeps a trace
+        log.debug("%s", warning)
     files = chart_files(model, locks=locks, overrides=overrides, description=options.description)
     staged = stage(files, dest.parent, options.name)
     verification = None

@@ -326,6 +326,26 @@ def _read_text(path: Path, options: ReadOptions) -> str:
                          hint="pass Kubernetes manifests as YAML or JSON") from exc
 
 
+def _read_stdin(stdin: Any, options: ReadOptions) -> str:
+    """Read ``-`` as bytes where we can, so bad encodings get the same one-line error as files."""
+    stream = stdin or sys.stdin
+    raw = getattr(stream, "buffer", None)
+    try:
+        data = raw.read() if raw is not None else stream.read()
+    except UnicodeDecodeError as exc:  # a text stream that decodes for us
+        raise InputError(f'unable to read "-": not UTF-8 text (byte {exc.start})',
+                         hint="pass Kubernetes manifests as YAML or JSON") from exc
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="surrogateescape")
+    if len(data) > options.max_file_bytes:
+        raise InputError(f'unable to read "-": stdin exceeds the {options.max_file_bytes / 1e6:.1f} MB limit')
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f'unable to read "-": not UTF-8 text (byte {exc.start})',
+                         hint="pass Kubernetes manifests as YAML or JSON") from exc
+
+
 def _check_object(doc: Any, origin: str, index: int, item: int | None = None) -> None:
     where = f'"{origin}" (document {index}' + (f", List item {item})" if item is not None else ")")
     if not isinstance(doc, dict):
@@ -399,10 +419,7 @@ def read_sources(sources: Sequence[str], *, options: ReadOptions = ReadOptions()
             objects.extend(_read_cluster(source, options, kube))
             continue
         if source == "-":
-            stream = stdin or sys.stdin
-            text = stream.read()
-            if len(text.encode("utf-8", errors="replace")) > options.max_file_bytes:
-                raise InputError(f'unable to read "-": stdin exceeds the {options.max_file_bytes / 1e6:.1f} MB limit')
+            text = _read_stdin(stdin, options)
             objects.extend(_objects_from_docs(load_documents(text, "-"), "-"))
             continue
         for path in _expand_paths(source):
