@@ -6,6 +6,8 @@ Tasks only parse arguments and call chartkit's core (or its CLI); failures raise
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sys
 
 from invoke import Exit, task
@@ -18,20 +20,21 @@ PY = sys.executable
 @task(help={"apt": "also apt-get install the system packages (docker-registry) when missing"})
 def setup(c, apt=True):
     """Install chartkit and its Python dependencies (editable), plus Debian's docker-registry."""
-    c.run(f"{PY} -m pip install --quiet --disable-pip-version-check -e '.[dev]'")
-    if apt and not os.path.exists("/usr/bin/docker-registry"):
-        c.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry")
+    c.run(shlex.join([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]"]))
+    if apt and not shutil.which("docker-registry"):
+        sudo = "" if os.geteuid() == 0 else "sudo "
+        c.run(f"{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq docker-registry")
 
 
 @task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})
 def test(c, k="", x=False):
     """Run the whole test suite against real helm, the local registry and the local cluster."""
-    args = ["-q"]
+    args = [PY, "-m", "pytest", "-q"]
     if k:
-        args += ["-k", repr(k)]
+        args += ["-k", k]
     if x:
         args.append("-x")
-    c.run(f"{PY} -m pytest {' '.join(args)}", pty=False)
+    c.run(shlex.join(args), pty=False)
 
 
 # --- localenv -----------------------------------------------------------------------------------------------
@@ -107,23 +110,20 @@ def publish(c, to="", out="out/packages"):
             "values": "values files (repeatable)", "catalog": "oci://HOST/NAMESPACE (default: see chartkit install -h)"},
       iterable=["set", "values"])
 def deploy(c, instance, type, namespace="default", set=None, values=None, catalog=""):  # noqa: A002 - flag names
-    """Install the instance, or upgrade it to the newest release of its type when it exists (values checked first)."""
-    from toolkit import cli
+    """Install the instance, or upgrade it to the asked (default newest) version of its type; values checked first."""
+    from pathlib import Path
 
-    base = ["-n", namespace] + (["--catalog", catalog] if catalog else [])
-    for item in set or []:
-        base += ["--set", item]
-    for item in values or []:
-        base += ["-f", item]
     from toolkit.deploy import instances
     from toolkit.deploy.config import resolve_settings
+    from toolkit.errors import ChartkitError
 
-    settings = resolve_settings(catalog=catalog or None)
-    exists = any(i.name == instance for i in instances.list_instances(settings, namespace=namespace))
-    argv = (["upgrade", instance, "--to", type.partition("@")[2] or "latest"] if exists
-            else ["install", instance, type])
-    if cli.main([*argv, *base]) != 0:
-        raise Exit(f"unable to deploy {namespace}/{instance} (see above)", code=1)
+    options = instances.InstanceOptions(namespace=namespace, sets=tuple(set or ()),
+                                        values_files=tuple(Path(v) for v in values or ()))
+    try:
+        result = instances.deploy(resolve_settings(catalog=catalog or None), instance, type, options, progress=print)
+    except ChartkitError as exc:
+        raise Exit(str(exc), code=1) from exc
+    print(result.line())
 
 
 # --- demo & bench -------------------------------------------------------------------------------------------
