@@ -154,3 +154,20 @@ def test_install_refuses_a_plain_helm_release_of_that_name_and_leaves_it(setting
         instances.install(settings, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace))
     assert local_helm.history("web", namespace=namespace) == before
     assert instances.list_instances(settings, namespace=namespace) == []
+
+
+def test_deploy_installs_then_upgrades_and_refuses_another_type(settings, namespace, publish_tiny):
+    publish_tiny("1.0.0")
+    publish_tiny("1.0.0", name="other")
+    opts = InstanceOptions(namespace=namespace)
+    first = instances.deploy(settings, "web", "tiny@1.0.0", opts)
+    assert (first.action, first.version, first.revision) == ("install", "1.0.0", 1)
+    publish_tiny("1.1.0")
+    second = instances.deploy(settings, "web", "tiny", opts)
+    assert (second.action, second.version, second.revision) == ("upgrade", "1.1.0", 2)
+
+    with pytest.raises(DeployError, match=rf'unable to deploy other as "{namespace}/web": the instance is '
+                                          r"tiny 1\.1\.0"):
+        instances.deploy(settings, "web", "other", opts)
+    [inst] = instances.list_instances(settings, namespace=namespace)
+    assert (inst.type, inst.version, inst.revision) == ("tiny", "1.1.0", 2)

@@ -48,6 +48,7 @@ __all__ = [
     "UpgradeOutcome",
     "catalog_id",
     "compute_outdated",
+    "deploy",
     "instances_from_release_records",
     "newest_version",
     "parse_type_ref",
@@ -539,6 +540,24 @@ def upgrade(settings: Any, name: str, options: InstanceOptions = InstanceOptions
     base = {} if options.reset_values else serving_values(helm, name, options.namespace)
     values = user_values(options.values_files, options.sets, options.set_strings, base=base)
     return _upgrade(settings, helm, inst, version, values, options)
+
+
+def deploy(settings: Any, name: str, type_ref: str, options: InstanceOptions = InstanceOptions(), *,
+           helm: Any = None, kube: Any = None, progress: Progress | None = None) -> Result:
+    """Install the instance, or upgrade it to the asked version (newest when none) when it exists.
+
+    An existing instance of another type is refused: upgrading it would silently ignore the asked type.
+    """
+    type_name, version = parse_type_ref(type_ref)
+    kube = kube or settings.kube()
+    found = instances_from_release_records(release_records(kube, namespace=options.namespace, name=name))
+    if not found:
+        return install(settings, name, type_ref, options, helm=helm, progress=progress)
+    if found[0].type != type_name:
+        raise DeployError(f'unable to deploy {type_name} as "{options.namespace}/{name}": the instance is '
+                          f"{found[0].type} {found[0].version}",
+                          hint="choose another name, or `chartkit uninstall` it first")
+    return upgrade(settings, name, options, to=version or "latest", helm=helm, kube=kube, progress=progress)
 
 
 def _upgrade(settings: Any, helm: Any, inst: Instance, version: str | None, values: Mapping[str, Any],
