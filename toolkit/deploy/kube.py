@@ -85,6 +85,7 @@ class Kube:
     def __init__(self, kubeconfig: Path | str | None = None, context: str | None = None, *,
                  timeout: float = 30.0) -> None:
         from kubernetes import config as kconfig  # lazy: slow import
+        import yaml  # the kubernetes client's own YAML parser
         from kubernetes.config.config_exception import ConfigException
 
         self.kubeconfig = Path(kubeconfig) if kubeconfig else None
@@ -96,6 +97,14 @@ class Kube:
         except (ConfigException, FileNotFoundError, OSError) as exc:
             raise KubeError(f'unable to load kubeconfig "{kubeconfig or "default"}" (context {context or "current"}):'
                             f" {exc}", hint="pass --kubeconfig/--kube-context, or run `invoke up`") from exc
+        except (yaml.YAMLError, TypeError, AttributeError) as exc:
+            # the client parses the file with PyYAML and indexes it as a map: bad YAML or another shape lands here
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            cause = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise KubeError(f'unable to load kubeconfig "{kubeconfig or "default"}": {cause}{where}',
+                            hint="fix the file (a kubeconfig is a YAML map: clusters, users, contexts), "
+                                 "or pass another with --kubeconfig") from exc
         self._resources: dict[tuple[str, str], ApiResource] | None = None
         self._preferred: set[str] = set()
 
