@@ -261,8 +261,9 @@ def _add_catalog(sub: argparse._SubParsersAction) -> None:
     pub.set_defaults(handler=_cmd_publish)
 
     cat = sub.add_parser("catalog", help="the org's catalog: sync, list, show, search, deprecate",
-                         description="Catalog URL: flag, then CHARTKIT_CATALOG, the index's, the local registry's "
-                                     "oci://HOST/charts. Index: --index, CHARTKIT_INDEX, ./repo-index.")
+                         description="Catalog URL: flag, then CHARTKIT_CATALOG, .chartkit.yaml (searched upward), "
+                                     "~/.config/chartkit/config.yaml, the local registry's oci://HOST/charts "
+                                     "(the same order as install). Index: --index, CHARTKIT_INDEX, ./repo-index.")
     csub = cat.add_subparsers(dest="catalog_command", metavar="COMMAND")
     csub.required = True
     sync = csub.add_parser("sync", help="update the index from the registry (incremental unless --full)")

@@ -1,9 +1,11 @@
-"""Where the catalog is and how to reach it, from flags, then the environment, then the local environment.
+"""Where the catalog is and how to reach it: the same order as every other command.
 
-    catalog          --catalog/--to/--from, CHARTKIT_CATALOG, the index's own catalog, else the local
-                     registry's ``oci://127.0.0.1:PORT/charts``
-    ca_file          --ca-file, CHARTKIT_REGISTRY_CA, the local registry's CA when the host is the local one
-    registry_config  --registry-config, HELM_REGISTRY_CONFIG, the local registry's when the host is the local one
+    catalog          ``toolkit.deploy.config.resolve_catalog``: --catalog/--to/--from, CHARTKIT_CATALOG,
+                     ``.chartkit.yaml`` (searched upward), the user config file, else the running local
+                     registry's ``oci://127.0.0.1:PORT/charts``. The URL recorded in the index is never used:
+                     a committed index from another machine must not decide where we publish.
+    ca_file          --ca-file, else what resolve_catalog found (config file, CHARTKIT_REGISTRY_CA, local registry)
+    registry_config  --registry-config, else what resolve_catalog found (config file, HELM_REGISTRY_CONFIG, local)
     index_dir        --index, CHARTKIT_INDEX, ``./repo-index``
 """
 
@@ -39,25 +41,21 @@ def _local_registry() -> dict | None:
 
 def resolve_settings(*, catalog: str | None = None, ca_file: Path | None = None,
                      registry_config: Path | None = None, index_dir: Path | None = None) -> Settings:
-    from toolkit.catalog.index import load_index
-    from toolkit.catalog.oci import CatalogURL
+    from toolkit.deploy.config import resolve_catalog
 
     index_dir = index_dir or Path(os.environ.get("CHARTKIT_INDEX") or "repo-index")
-    catalog = catalog or os.environ.get("CHARTKIT_CATALOG") or load_index(index_dir).catalog or None
-    local = None
-    if not catalog:
+    try:
+        # local=False: catalog commands use a running local registry but never start one themselves
+        found = resolve_catalog(catalog, local=False)
+    except InputError as exc:
+        if catalog or not exc.message.startswith("unable to find a catalog"):
+            raise  # a bad URL or config file is reported as such, not as "no catalog"
         local = _local_registry()
         if not local:
-            raise InputError("unable to find the catalog: no --catalog/--to/--from, no CHARTKIT_CATALOG, no index, "
-                             "no local registry running", hint="pass oci://HOST/NAMESPACE or run `chartkit up`")
-        catalog = f"{local['url']}/{DEFAULT_NAMESPACE}"
-    host = CatalogURL.parse(catalog).host
-    ca_file = ca_file or (Path(os.environ["CHARTKIT_REGISTRY_CA"]) if os.environ.get("CHARTKIT_REGISTRY_CA") else None)
-    if registry_config is None and os.environ.get("HELM_REGISTRY_CONFIG"):
-        registry_config = Path(os.environ["HELM_REGISTRY_CONFIG"])
-    if ca_file is None or registry_config is None:
-        local = local or _local_registry()
-        if local and local.get("host") == host:
-            ca_file = ca_file or Path(local["ca_file"])
-            registry_config = registry_config or Path(local["registry_config"])
-    return Settings(catalog=catalog, ca_file=ca_file, registry_config=registry_config, index_dir=index_dir)
+            raise InputError("unable to find the catalog: no --catalog/--to/--from, no CHARTKIT_CATALOG, "
+                             "no .chartkit.yaml or user config, no local registry running",
+                             hint="pass oci://HOST/NAMESPACE or run `chartkit up`") from exc
+        # the local registry is the deploy config's last step too; resolve_catalog adds its CA and credentials
+        found = resolve_catalog(f"{local['url']}/{DEFAULT_NAMESPACE}", local=False)
+    return Settings(catalog=found.url, ca_file=ca_file or found.ca_file,
+                    registry_config=registry_config or found.registry_config, index_dir=index_dir)
