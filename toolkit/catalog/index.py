@@ -18,6 +18,7 @@ values.yaml (``registry/repository:tag@digest``, the Bitnami / ``helm create`` l
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import io
 import json
 import logging
@@ -26,9 +27,10 @@ import re
 import tarfile
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ruamel.yaml import YAML
 
@@ -368,6 +370,22 @@ class Index:
         return versions[version]
 
 
+LOCK_FILE = ".index.lock"
+
+
+@contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """Hold ``index_dir/.index.lock`` exclusively: every read-modify-write of the index runs inside it,
+    so two publishers of different versions cannot drop each other's entries."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def load_index(index_dir: Path) -> Index:
     path = index_dir / INDEX_FILE
     if not path.exists():
@@ -413,17 +431,18 @@ def validate_index(data: Mapping[str, Any]) -> None:
 
 def update_index(index_dir: Path, catalog: CatalogURL, entries: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """Add published versions to the index (publish calls this only for what landed)."""
-    index = load_index(index_dir)
-    if index.catalog and index.catalog != str(catalog):
-        log.warning("index %s describes %s, not %s: not updating it", index_dir, index.catalog, catalog)
-        return
-    index.catalog = str(catalog)
-    for type_name, entry in entries:
-        versions = index.types.setdefault(type_name, {})
-        # publish cannot see marker tags; a deprecation the index already knows stays
-        old = versions.get(entry["version"]) or {}
-        versions[entry["version"]] = {**entry, "deprecated": bool(entry["deprecated"] or old.get("deprecated"))}
-    write_index(index_dir, index)
+    with index_lock(index_dir):
+        index = load_index(index_dir)
+        if index.catalog and index.catalog != str(catalog):
+            log.warning("index %s describes %s, not %s: not updating it", index_dir, index.catalog, catalog)
+            return
+        index.catalog = str(catalog)
+        for type_name, entry in entries:
+            versions = index.types.setdefault(type_name, {})
+            # publish cannot see marker tags; a deprecation the index already knows stays
+            old = versions.get(entry["version"]) or {}
+            versions[entry["version"]] = {**entry, "deprecated": bool(entry["deprecated"] or old.get("deprecated"))}
+        write_index(index_dir, index)
 
 
 # -- sync -------------------------------------------------------------------------------------------------
@@ -458,74 +477,75 @@ def sync(catalog_url: str, index_dir: Path, *, full: bool = False, verify: bool 
     url = CatalogURL.parse(catalog_url)
     reg = registry or Registry(url.host, ca_file=ca_file, registry_config=registry_config)
     start = reg.requests
-    index = load_index(index_dir)
-    if full or index.catalog != str(url):
-        if index.catalog and index.catalog != str(url):
-            log.warning("index %s described %s; rebuilding it for %s", index_dir, index.catalog, url)
-        index = Index(catalog=str(url))
-    try:
-        types = _types(url, reg)
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            tag_lists = dict(zip(types, pool.map(lambda t: reg.tags(url.repository(t)), types)))
-            wanted: list[tuple[str, str, bool]] = []
-            added, removed, newly_deprecated, changed, skipped = [], [], [], [], []
-            for type_name, tags in tag_lists.items():
-                deprecated = _deprecated_tags(tags)
-                held = index.types.get(type_name, {})
-                live = {tag_to_version(t): t for t in tags if tag_to_version(t)}
-                for version in list(held):
-                    if version not in live:
-                        removed.append(f"{type_name}:{version}")
-                        del held[version]
-                    elif (live[version] in deprecated) != bool(held[version].get("deprecated")):
-                        held[version]["deprecated"] = live[version] in deprecated
-                        if held[version]["deprecated"]:
-                            newly_deprecated.append(f"{type_name}:{version}")
-                for version, tag in live.items():
-                    if version not in held:
-                        wanted.append((type_name, tag, tag in deprecated))
-            if verify:
-                held_tags = [(t, v, e["tag"]) for t, versions in index.types.items() if t in tag_lists
-                             for v, e in versions.items()]
-                digests = pool.map(lambda item: reg.manifest_digest(url.repository(item[0]), item[2]), held_tags)
-                for (type_name, version, tag), digest in zip(held_tags, digests):
-                    if digest != index.types[type_name][version]["manifestDigest"]:
-                        log.warning("%s %s changed in the registry (%s); refetching", type_name, version, digest)
-                        changed.append(f"{type_name}:{version}")
-                        wanted.append((type_name, tag, bool(index.types[type_name][version]["deprecated"])))
+    with index_lock(index_dir):  # from load through write: a concurrent publish's entries survive
+        index = load_index(index_dir)
+        if full or index.catalog != str(url):
+            if index.catalog and index.catalog != str(url):
+                log.warning("index %s described %s; rebuilding it for %s", index_dir, index.catalog, url)
+            index = Index(catalog=str(url))
+        try:
+            types = _types(url, reg)
+            with ThreadPoolExecutor(_WORKERS) as pool:
+                tag_lists = dict(zip(types, pool.map(lambda t: reg.tags(url.repository(t)), types)))
+                wanted: list[tuple[str, str, bool]] = []
+                added, removed, newly_deprecated, changed, skipped = [], [], [], [], []
+                for type_name, tags in tag_lists.items():
+                    deprecated = _deprecated_tags(tags)
+                    held = index.types.get(type_name, {})
+                    live = {tag_to_version(t): t for t in tags if tag_to_version(t)}
+                    for version in list(held):
+                        if version not in live:
+                            removed.append(f"{type_name}:{version}")
+                            del held[version]
+                        elif (live[version] in deprecated) != bool(held[version].get("deprecated")):
+                            held[version]["deprecated"] = live[version] in deprecated
+                            if held[version]["deprecated"]:
+                                newly_deprecated.append(f"{type_name}:{version}")
+                    for version, tag in live.items():
+                        if version not in held:
+                            wanted.append((type_name, tag, tag in deprecated))
+                if verify:
+                    held_tags = [(t, v, e["tag"]) for t, versions in index.types.items() if t in tag_lists
+                                 for v, e in versions.items()]
+                    digests = pool.map(lambda item: reg.manifest_digest(url.repository(item[0]), item[2]), held_tags)
+                    for (type_name, version, tag), digest in zip(held_tags, digests):
+                        if digest != index.types[type_name][version]["manifestDigest"]:
+                            log.warning("%s %s changed in the registry (%s); refetching", type_name, version, digest)
+                            changed.append(f"{type_name}:{version}")
+                            wanted.append((type_name, tag, bool(index.types[type_name][version]["deprecated"])))
 
-            def fetch(item: tuple[str, str, bool]) -> tuple[str, dict[str, Any] | None]:
-                type_name, tag, is_deprecated = item
-                repo = url.repository(type_name)
-                found = reg.manifest(repo, tag)
-                if found is None:
-                    raise CatalogError(f'unable to sync "{type_name}:{tag}": its manifest vanished during sync')
-                manifest = found[0]
-                chart_digest = chart_layer_digest(manifest)
-                if not chart_digest:
-                    log.warning("skipping %s:%s: not a Helm chart (no chart layer)", type_name, tag)
-                    return type_name, None
-                entry = build_entry(url, type_name, tag, manifest, reg.blob(repo, chart_digest),
-                                    deprecated=is_deprecated)
-                if progress:
-                    progress(f"{type_name} {entry['version']}")
-                return type_name, entry
+                def fetch(item: tuple[str, str, bool]) -> tuple[str, dict[str, Any] | None]:
+                    type_name, tag, is_deprecated = item
+                    repo = url.repository(type_name)
+                    found = reg.manifest(repo, tag)
+                    if found is None:
+                        raise CatalogError(f'unable to sync "{type_name}:{tag}": its manifest vanished during sync')
+                    manifest = found[0]
+                    chart_digest = chart_layer_digest(manifest)
+                    if not chart_digest:
+                        log.warning("skipping %s:%s: not a Helm chart (no chart layer)", type_name, tag)
+                        return type_name, None
+                    entry = build_entry(url, type_name, tag, manifest, reg.blob(repo, chart_digest),
+                                        deprecated=is_deprecated)
+                    if progress:
+                        progress(f"{type_name} {entry['version']}")
+                    return type_name, entry
 
-            for (type_name, tag, _), (_, entry) in zip(wanted, pool.map(fetch, wanted)):
-                if entry is None:
-                    skipped.append(f"{type_name}:{tag}")
-                    continue
-                index.types.setdefault(type_name, {})[entry["version"]] = entry
-                if f"{type_name}:{entry['version']}" not in changed:
-                    added.append(f"{type_name}:{entry['version']}")
-        for type_name in [t for t in index.types if t not in tag_lists]:
-            removed += [f"{type_name}:{v}" for v in index.types.pop(type_name)]
-        for type_name in [t for t, versions in index.types.items() if not versions]:
-            del index.types[type_name]
-        path = write_index(index_dir, index)
-    finally:
-        if registry is None:
-            reg.close()
+                for (type_name, tag, _), (_, entry) in zip(wanted, pool.map(fetch, wanted)):
+                    if entry is None:
+                        skipped.append(f"{type_name}:{tag}")
+                        continue
+                    index.types.setdefault(type_name, {})[entry["version"]] = entry
+                    if f"{type_name}:{entry['version']}" not in changed:
+                        added.append(f"{type_name}:{entry['version']}")
+            for type_name in [t for t in index.types if t not in tag_lists]:
+                removed += [f"{type_name}:{v}" for v in index.types.pop(type_name)]
+            for type_name in [t for t, versions in index.types.items() if not versions]:
+                del index.types[type_name]
+            path = write_index(index_dir, index)
+        finally:
+            if registry is None:
+                reg.close()
     return SyncResult(catalog=str(url), types=len(index.types),
                       versions=sum(len(v) for v in index.types.values()), added=sorted(added),
                       removed=sorted(removed), deprecated=sorted(newly_deprecated),
@@ -565,15 +585,16 @@ def deprecate(catalog_url: str, type_name: str, version: str, *, index_dir: Path
             marker = deprecation_manifest(found[0], reason=reason or "deprecated", created=created)
             reg.put_manifest(repo, tag + DEPRECATED_SUFFIX, marker, MANIFEST_MEDIA_TYPE)
         if index_dir is not None:
-            index = load_index(index_dir)
-            entry = index.types.get(type_name, {}).get(version)
-            if index.catalog == str(url) and entry is None:
-                chart_digest = chart_layer_digest(found[0]) or ""
-                entry = build_entry(url, type_name, tag, found[0], reg.blob(repo, chart_digest))
-                index.types.setdefault(type_name, {})[version] = entry
-            if entry is not None and index.catalog == str(url):
-                entry["deprecated"] = True
-                write_index(index_dir, index)
+            with index_lock(index_dir):
+                index = load_index(index_dir)
+                entry = index.types.get(type_name, {}).get(version)
+                if index.catalog == str(url) and entry is None:
+                    chart_digest = chart_layer_digest(found[0]) or ""
+                    entry = build_entry(url, type_name, tag, found[0], reg.blob(repo, chart_digest))
+                    index.types.setdefault(type_name, {})[version] = entry
+                if entry is not None and index.catalog == str(url):
+                    entry["deprecated"] = True
+                    write_index(index_dir, index)
     return {"type": type_name, "version": version, "marker": f"{url.ref(type_name)}:{tag}{DEPRECATED_SUFFIX}",
             "alreadyDeprecated": already}
 
