@@ -106,7 +106,13 @@ def _auths(path: Path, host: str) -> Credentials | None:
         if not entry:
             continue
         if entry.get("auth"):
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            try:
+                user, sep, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
+                if not sep:
+                    raise ValueError("no colon")
+            except (ValueError, TypeError) as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+                raise RegistryError(f'unable to read registry credentials "{path}": the auth entry for {host} '
+                                    "is not base64 user:password") from exc
             return Credentials(user, password, str(path))
         if entry.get("username"):
             return Credentials(entry["username"], entry.get("password", ""), str(path))
