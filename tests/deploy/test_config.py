@@ -63,3 +63,14 @@ def test_bad_config_file_is_named(tmp_path, env, project, message):
 def test_no_catalog_without_local_fallback(tmp_path, env):
     with pytest.raises(InputError, match="unable to find a catalog"):
         resolve_catalog(None, env=env, cwd=_files(tmp_path, None, None), local=False)
+
+
+def test_settings_resolve_the_catalog_only_when_it_is_used(tmp_path, env):
+    from toolkit.deploy.config import resolve_settings
+
+    # a bad --catalog is only noticed by a command that reaches the catalog; cluster-only commands never look
+    settings = resolve_settings(catalog="http://not-oci.example", kubeconfig=str(tmp_path / "kubeconfig"), env=env,
+                                cwd=_files(tmp_path, None, None))
+    assert settings.kubeconfig == tmp_path / "kubeconfig"
+    with pytest.raises(InputError, match="oci://"):
+        settings.catalog

@@ -134,7 +134,7 @@ def test_pending_release_is_detected_and_recovered(settings, kube, namespace, pu
 def test_instances_from_another_catalog_are_not_compared_or_changed(settings, namespace, publish_tiny):
     publish_tiny("1.0.0")
     instances.install(settings, "a", "tiny", InstanceOptions(namespace=namespace))
-    elsewhere = replace(settings, catalog=replace(settings.catalog, url=settings.catalog.url + "-other"))
+    elsewhere = replace(settings, catalog_source=replace(settings.catalog, url=settings.catalog.url + "-other"))
     rows, _ = instances.outdated(elsewhere, namespace=namespace)
     assert [(r.instance.name, r.outdated, r.note) for r in rows] == [("a", False, "installed from another catalog")]
     with pytest.raises(DeployError, match=r'unable to change instance ".*/a" from catalog ".*-other": it was '
@@ -171,3 +171,23 @@ def test_deploy_installs_then_upgrades_and_refuses_another_type(settings, namesp
         instances.deploy(settings, "web", "other", opts)
     [inst] = instances.list_instances(settings, namespace=namespace)
     assert (inst.type, inst.version, inst.revision) == ("tiny", "1.1.0", 2)
+
+
+def test_cluster_only_commands_never_resolve_the_catalog(settings, kube, namespace, publish_tiny):
+    from toolkit.deploy import binding
+
+    publish_tiny("1.0.0")
+    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
+    instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+
+    def no_catalog():
+        raise AssertionError("a cluster-only command resolved the catalog")
+
+    lazy = Settings(no_catalog, settings.kubeconfig, settings.context, settings.timeout)
+    assert [i.name for i in instances.list_instances(lazy, namespace=namespace)] == ["web"]
+    assert [h["revision"] for h in instances.history(lazy, "web", namespace=namespace)] == [1, 2]
+    assert instances.recover(lazy, "web", namespace=namespace).action is RecoveryAction.NONE
+    assert binding.bindings(lazy, "web", namespace=namespace) == []
+    assert instances.rollback(lazy, "web", 1, namespace=namespace).revision == 3
+    assert instances.uninstall(lazy, "web", namespace=namespace).name == "web"
+    assert instances.list_instances(lazy, namespace=namespace) == []

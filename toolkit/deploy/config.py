@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from toolkit.errors import InputError
 
@@ -135,19 +136,30 @@ def _resolve_catalog(explicit: str | None, *, env: Mapping[str, str] | None, cwd
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything an instance command needs to reach the catalog and the cluster."""
+    """Everything an instance command needs to reach the catalog and the cluster.
 
-    catalog: CatalogConfig
+    ``catalog_source`` may be a function: the catalog is then resolved on first use of ``catalog``, so commands
+    that only talk to the cluster (uninstall, history, rollback, bindings) never start or ask for a registry.
+    """
+
+    catalog_source: CatalogConfig | Callable[[], CatalogConfig]
     kubeconfig: Path | None = None
     context: str | None = None
     timeout: str = "5m"
 
-    def helm(self) -> Any:
+    @cached_property
+    def catalog(self) -> CatalogConfig:
+        source = self.catalog_source
+        return source if isinstance(source, CatalogConfig) else source()
+
+    def helm(self, *, registry: bool = True) -> Any:
+        """helm for this cluster; ``registry=False`` for cluster-only commands (no catalog credentials needed)."""
         from toolkit.deploy.helm import Helm, HelmConfig
 
+        cat = self.catalog if registry else None
         return Helm(HelmConfig(kubeconfig=self.kubeconfig, kube_context=self.context,
-                               registry_config=self.catalog.registry_config, ca_file=self.catalog.ca_file,
-                               timeout=self.timeout))
+                               registry_config=cat.registry_config if cat else None,
+                               ca_file=cat.ca_file if cat else None, timeout=self.timeout))
 
     def kube(self) -> Any:
         from toolkit.deploy.kube import Kube
@@ -160,7 +172,7 @@ def resolve_settings(*, catalog: str | None = None, kubeconfig: str | None = Non
                      catalog_config: CatalogConfig | None = None) -> Settings:
     """Catalog and cluster for one command."""
     env = os.environ if env is None else env
-    cat = catalog_config or resolve_catalog(catalog, env=env, cwd=cwd)
+    cat = catalog_config or (lambda: resolve_catalog(catalog, env=env, cwd=cwd))
     if kubeconfig:
         return Settings(cat, Path(kubeconfig), context, timeout)
     if env.get("KUBECONFIG"):

@@ -634,7 +634,7 @@ def upgrade_all_of(settings: Any, type_name: str, *, to: str | None = "latest", 
 def rollback(settings: Any, name: str, revision: int | None = None, *, namespace: str = "default",
              timeout: str | None = None, force_conflicts: bool = False, helm: Any = None) -> Result:
     """Roll an instance back (to the previous revision by default); its labels follow the target revision."""
-    helm = helm or settings.helm()
+    helm = helm or settings.helm(registry=False)
     kube = settings.kube()
     get_instance(settings, name, namespace, kube=kube)
     _roll_back(helm, name, revision, namespace=namespace, timeout=timeout, force_conflicts=force_conflicts)
@@ -653,7 +653,7 @@ def _roll_back(helm: Any, name: str, revision: int | None, *, namespace: str, ti
 
 def uninstall(settings: Any, name: str, *, namespace: str = "default", timeout: str | None = None,
               helm: Any = None) -> Instance:
-    helm = helm or settings.helm()
+    helm = helm or settings.helm(registry=False)
     inst = get_instance(settings, name, namespace)
     helm.uninstall(name, namespace=namespace, wait=True, timeout=timeout)
     return inst
@@ -662,7 +662,7 @@ def uninstall(settings: Any, name: str, *, namespace: str = "default", timeout: 
 def recover(settings: Any, name: str, *, namespace: str = "default", apply: bool = False,
             timeout: str | None = None, force_conflicts: bool = False, helm: Any = None) -> RecoveryPlan:
     """Plan (and with ``apply`` carry out) the recovery of an instance stuck in pending-*."""
-    helm = helm or settings.helm()
+    helm = helm or settings.helm(registry=False)
     plan = plan_recovery(helm.history(name, namespace=namespace))
     if apply and plan.action is RecoveryAction.ROLLBACK:
         _roll_back(helm, name, plan.revision, namespace=namespace, timeout=timeout, force_conflicts=force_conflicts)
@@ -679,7 +679,7 @@ def list_instances(settings: Any, *, namespace: str | None = None, kube: Any = N
 def history(settings: Any, name: str, *, namespace: str = "default", helm: Any = None,
             kube: Any = None) -> list[dict[str, Any]]:
     """Every revision with what it ran: helm's history joined with each revision's labels."""
-    helm = helm or settings.helm()
+    helm = helm or settings.helm(registry=False)
     rows = helm.history(name, namespace=namespace)
     records = (kube or settings.kube()).list("v1", "Secret", namespace, selector=f"owner=helm,name={name}")
     by_revision = {int(r["metadata"]["labels"].get("version", 0)): r["metadata"]["labels"] for r in records}
