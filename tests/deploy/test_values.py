@@ -74,6 +74,19 @@ def test_user_values_order_files_then_set(tmp_path):
     assert got == {"plan": "large", "x": 1, "image": {"tag": "2.1"}, "service": {"port": "80"}}
 
 
+def test_values_file_nulls_survive_like_set_and_remove_the_default(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("service: null\nimage:\n  pullPolicy: Always\n")
+    second.write_text("image:\n  tag: null\n")
+    got = user_values([first, second], base={"service": {"port": 9090}})
+    assert got == {"service": None, "image": {"pullPolicy": "Always", "tag": None}}
+    assert got == user_values([], ["service=null,image.pullPolicy=Always,image.tag=null"])
+    # against the chart defaults a null removes the default, as helm does
+    merged = validate_values(_check(got))
+    assert "service" not in merged
+    assert merged["image"] == {"pullPolicy": "Always", "registry": "docker.io"}
+
+
 def test_values_file_must_be_a_map(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a\n- b\n")

@@ -184,7 +184,8 @@ def user_values(files: Sequence[Path] = (), sets: Sequence[str] = (), set_string
     """The values an instance gets from the user: ``base`` (previous), then files, then --set, then --set-string."""
     values: dict[str, Any] = dict(base or {})
     for path in files:
-        values = coalesce(values, load_values_file(path))
+        # nulls stay, as with --set and helm's own -f: helm applies them against the chart defaults (removing them)
+        values = _merge_keep_nulls(values, load_values_file(path))
     values = _merge_keep_nulls(values, parse_set(sets))
     return _merge_keep_nulls(values, parse_set(set_strings, as_string=True))
 
