@@ -84,21 +84,27 @@ def package(c, chart="", bump="", version="", out="out/packages", sign_key="", c
         args += ["--bump", bump] if bump else (["--version", version] if version else [])
         args += ["--sign", "--key", sign_key] if sign_key else []
         args += ["--catalog", catalog] if catalog else []
-        if not c.run(f"{PY} -m toolkit.cli package {' '.join(args)}", warn=True, pty=False).ok:
+        # shlex.join: chart paths with spaces and --key "Ops <ops@example.org>" reach the CLI as one argument
+        if not c.run(shlex.join([PY, "-m", "toolkit.cli", "package", *args]), warn=True, pty=False).ok:
             raise Exit(f"unable to package {chart_dir} (see above)", code=1)
 
 
-@task(pre=[package], help={"to": "oci://HOST/NAMESPACE (default: CHARTKIT_CATALOG, the index's, the local one)",
-                           "out": "directory of the packages to publish (default out/packages)"})
-def publish(c, to="", out="out/packages"):
-    """Publish the packages (immutable versions) and update repo-index/ with what landed."""
+@task(help={"to": "oci://HOST/NAMESPACE (default: flag, CHARTKIT_CATALOG, .chartkit.yaml, user config, local)",
+            "out": "directory of the packages to publish (default out/packages)",
+            "chart": "chart directory to package first (default: every chart under charts/)",
+            "bump": "major|minor|patch|prerelease", "version": "explicit version",
+            "sign_key": "GnuPG key to sign with (writes .prov)"})
+def publish(c, to="", out="out/packages", chart="", bump="", version="", sign_key=""):
+    """Package (versions checked against the publish target), publish, and update repo-index/ with what landed."""
     import glob
 
-    packages = sorted(glob.glob(f"{out}/*.tgz"))
+    # not pre=[package]: that would check versions against the default catalog, not the one --to names
+    package(c, chart=chart, bump=bump, version=version, out=out, sign_key=sign_key, catalog=to)
+    packages = sorted(glob.glob(f"{glob.escape(out)}/*.tgz"))
     if not packages:
         raise Exit(f"unable to publish: no packages in {out}", code=1)
     args = packages + (["--to", to] if to else [])
-    if not c.run(f"{PY} -m toolkit.cli publish {' '.join(args)}", warn=True, pty=False).ok:
+    if not c.run(shlex.join([PY, "-m", "toolkit.cli", "publish", *args]), warn=True, pty=False).ok:
         raise Exit("unable to publish every package (see above); re-run to finish", code=1)
 
 
