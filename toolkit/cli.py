@@ -229,9 +229,10 @@ def _cmd_down(args: argparse.Namespace) -> int:
 def _add_catalog(sub: argparse._SubParsersAction) -> None:
     from pathlib import Path
 
-    def registry_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--ca-file", type=Path, help="CA bundle the registry's TLS certificate is checked against")
-        p.add_argument("--registry-config", type=Path, help="helm/docker registry config holding credentials")
+    def registry_flags(p: argparse.ArgumentParser, *, registry: bool = True) -> None:
+        if registry:  # list/show/search read only the index: accepting these would silently ignore them
+            p.add_argument("--ca-file", type=Path, help="CA bundle the registry's TLS certificate is checked against")
+            p.add_argument("--registry-config", type=Path, help="helm/docker registry config holding credentials")
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
     pkg = sub.add_parser("package", help="lint and package a chart reproducibly (.tgz, optional .prov)")
@@ -284,7 +285,7 @@ def _add_catalog(sub: argparse._SubParsersAction) -> None:
     dep.add_argument("--catalog", help="oci://HOST/NAMESPACE")
     for p in (sync, lst, show, search, dep):
         p.add_argument("--index", type=Path, help="repo-index directory (default ./repo-index)")
-        registry_flags(p)
+        registry_flags(p, registry=p in (sync, dep))
     sync.set_defaults(handler=_cmd_catalog_sync)
     lst.set_defaults(handler=_cmd_catalog_list)
     show.set_defaults(handler=_cmd_catalog_show)

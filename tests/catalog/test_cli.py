@@ -39,3 +39,21 @@ def test_package_bump_publish_and_refuse_through_the_cli(make_chart, registry_en
     assert "--bump reads the catalog" in capsys.readouterr().err
     assert main(["publish", str(tmp_path / "missing.tgz"), "--to", catalog]) == 1
     assert 'unable to publish' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "web"], ["search", "web"]], ids=["list", "show", "search"])
+@pytest.mark.parametrize("flag", ["--ca-file", "--registry-config"], ids=["ca-file", "registry-config"])
+def test_index_only_commands_refuse_registry_flags(command, flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["catalog", *command, "--index", str(tmp_path), flag, str(tmp_path / "x")])
+    assert exited.value.code == 2
+    assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["sync"], ["deprecate", "web", "1.0.0"]], ids=["sync", "deprecate"])
+def test_registry_commands_keep_registry_flags(command, tmp_path):
+    from toolkit.cli import build_parser
+
+    args = build_parser().parse_args(["catalog", *command, "--ca-file", str(tmp_path / "ca.pem"),
+                                      "--registry-config", str(tmp_path / "c.json")])
+    assert (args.ca_file, args.registry_config) == (tmp_path / "ca.pem", tmp_path / "c.json")

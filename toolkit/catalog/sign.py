@@ -26,7 +26,7 @@ __all__ = ["SigningKey", "generate_key", "public_keyring", "secret_keyring"]
 @dataclass(frozen=True)
 class SigningKey:
     home: Path           # GNUPGHOME holding the key
-    uid: str             # what `chartkit package --sign-key` / helm --key take
+    uid: str             # what `chartkit package --sign --key` / helm --key take
 
 
 def _gpg(args: list[str], *, home: Path | None) -> bytes:
