@@ -176,7 +176,8 @@ def resolve_settings(*, catalog: str | None = None, kubeconfig: str | None = Non
     if kubeconfig:
         return Settings(cat, Path(kubeconfig), context, timeout)
     if env.get("KUBECONFIG"):
-        return Settings(cat, Path(env["KUBECONFIG"].split(os.pathsep)[0]), context, timeout)
+        # a list (a:b) is merged by helm and the kubernetes client themselves; one path would drop the rest
+        return Settings(cat, None, context, timeout)
     from toolkit import localenv
 
     running = (localenv.status() or {}).get("cluster")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,9 @@ class Kube:
         self.timeout = timeout
         try:
             self._api = kconfig.new_client_from_config(
-                config_file=str(kubeconfig) if kubeconfig else None, context=context, persist_config=False)
+                # $KUBECONFIG read now, not at the client's import; the client merges a:b like kubectl and helm
+                config_file=str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None,
+                context=context, persist_config=False)
         except (ConfigException, FileNotFoundError, OSError) as exc:
             raise KubeError(f'unable to load kubeconfig "{kubeconfig or "default"}" (context {context or "current"}):'
                             f" {exc}", hint="pass --kubeconfig/--kube-context, or run `invoke up`") from exc
