@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import re
 import tarfile
 from pathlib import Path
 
@@ -66,6 +67,11 @@ def _package_text(path: Path) -> str:
     return "\n".join(parts)
 
 
+def _package_files(path: Path) -> dict[str, str]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
+
+
 def test_published_chart_holds_no_source_secret(repo_root, registry_helm, registry_env, catalog, tmp_path):
     chat = repo_root / "examples" / "chat"
     extra = tmp_path / "payments.yaml"
@@ -79,7 +85,13 @@ def test_published_chart_holds_no_source_secret(repo_root, registry_helm, regist
     pulled = registry_helm.pull(CatalogURL.parse(catalog).ref("shop"), pulled_dir, version=built.version)
     assert pulled.read_bytes() == built.path.read_bytes()
     text = _package_text(pulled)
-    assert "kind: Secret" in text or "existingSecret" in text  # the chart still models the Secret
+    files = _package_files(pulled)
+    # the chart still models the Secret: by default it names the existing one ...
+    assert YAML(typ="safe").load(files["shop/values.yaml"])["chat"]["secret"]["existingSecret"] == "chat-mq"
+    # ... and creates its own only when existingSecret is emptied
+    guarded = re.compile(r"\{\{-? if not \.Values\.chat\.secret\.existingSecret -?\}\}\n"
+                         r"(?:(?!\{\{-? end)[^\n]*\n)*?kind: Secret\nmetadata:\n  name: chat-mq\n")
+    assert guarded.search(files["shop/templates/chat.yaml"]), "the chat-mq Secret is not guarded by existingSecret"
     secrets = _secret_values([chat, extra])
     # chat's RABBITMQ_USER is "chat", the app's own name, which the chart legitimately contains everywhere
     secrets = {s for s in secrets if len(s) >= 6}
