@@ -566,6 +566,12 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
         if args.instance or args.values_files or args.sets or args.set_strings:
             raise InputError("unable to upgrade: --all-of TYPE takes no instance name and no values",
                              hint="change values per instance: chartkit upgrade NAME --set ...")
+        # upgrade_all_of keeps each instance's values and objects: these would otherwise be silently ignored
+        ignored = [flag for flag, on in (("--reset-values", args.reset_values),
+                                         ("--take-ownership", getattr(args, "take_ownership", False))) if on]
+        if ignored:
+            raise InputError(f"unable to upgrade: --all-of TYPE does not take {' or '.join(ignored)}",
+                             hint="use them per instance: chartkit upgrade NAME ...")
         return _upgrade_all(args, settings)
     if not args.instance:
         raise InputError("unable to upgrade: give an instance name or --all-of TYPE")

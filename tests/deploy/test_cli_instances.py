@@ -37,6 +37,12 @@ def test_cli_install_refuses_locked_then_upgrades_all_of_a_type(run, namespace, 
     assert code == 3
     assert json.loads(out)["outdated"] == 3
 
+    code, out, err = run("upgrade", "--all-of", "tiny", "--to", "1.1.0", "-n", namespace, "--reset-values")
+    assert code == 1 and out == ""
+    assert "unable to upgrade: --all-of TYPE does not take --reset-values" in err
+    code, out, _ = run("outdated", "-n", namespace, "--json")
+    assert json.loads(out)["outdated"] == 3  # refused before any change
+
     code, out, err = run("upgrade", "--all-of", "tiny", "--to", "1.1.0", "-n", namespace, "--concurrency", "3")
     assert code == 0, err
     assert out.strip() == "tiny: 3 upgraded, 0 failed"
