@@ -6,7 +6,7 @@ import pytest
 
 from toolkit.deploy import instances
 from toolkit.deploy.config import Settings
-from toolkit.errors import InputError
+from toolkit.errors import ClusterError, InputError
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def no_cluster(tmp_path, catalog):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("""apiVersion: v1
 kind: Config
-clusters: [{name: nowhere, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+clusters: [{name: nowhere, cluster: {server: "https://127.0.0.1:1"}}]
 users: [{name: nobody, user: {token: x}}]
 contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]
 current-context: nowhere
@@ -33,3 +33,10 @@ def test_install_refuses_values_before_any_cluster_call(no_cluster, publish_tiny
     publish_tiny("1.0.0")
     with pytest.raises(InputError, match=message):
         instances.install(no_cluster, "t1", "tiny", instances.InstanceOptions(namespace="x", sets=tuple(sets)))
+
+
+def test_the_cluster_is_really_unreachable_so_the_refusals_came_first(no_cluster, publish_tiny):
+    # valid values get past the checks and fail on the first cluster call: the refusals above made none
+    publish_tiny("1.0.0")
+    with pytest.raises(ClusterError, match=r"unable to discover APIs: .*Connection refused"):
+        instances.install(no_cluster, "t1", "tiny", instances.InstanceOptions(namespace="x"))
