@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from toolkit import __version__
@@ -442,6 +443,7 @@ def _add_instances(sub: argparse._SubParsersAction) -> None:
             p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
         p.add_argument("--catalog", help="oci://HOST/NAMESPACE (default: CHARTKIT_CATALOG, .chartkit.yaml, "
                                          "~/.config/chartkit/config.yaml, the local registry)")
+        _catalog_access_flags(p)
         p.add_argument("--kubeconfig", help="kubeconfig (default: KUBECONFIG, the local cluster, ~/.kube/config)")
         p.add_argument("--kube-context", help="kubeconfig context")
         p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -524,11 +526,18 @@ def _add_instances(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_drift)
 
 
+def _catalog_access_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ca-file", type=Path, help="CA of the catalog's registry (default: the config file's caFile)")
+    p.add_argument("--registry-config", type=Path,
+                   help="registry credentials, docker config.json format (default: the config file's registryConfig)")
+
+
 def _instance_settings(args: argparse.Namespace):  # noqa: ANN202 - lazy import
     from toolkit.deploy.config import resolve_settings
 
     return resolve_settings(catalog=args.catalog, kubeconfig=args.kubeconfig, context=args.kube_context,
-                            timeout=getattr(args, "timeout", "5m"))
+                            timeout=getattr(args, "timeout", "5m"), ca_file=args.ca_file,
+                            registry_config=args.registry_config)
 
 
 def _instance_options(args: argparse.Namespace):  # noqa: ANN202 - lazy import
@@ -742,6 +751,7 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("-n", "--namespace", default="default", help="namespace of the instance (default default)")
         p.add_argument("--catalog", help="oci://HOST/NAMESPACE (default: as for install)")
+        _catalog_access_flags(p)
         p.add_argument("--kubeconfig", help="kubeconfig (default: KUBECONFIG, the local cluster, ~/.kube/config)")
         p.add_argument("--kube-context", help="kubeconfig context")
         p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -74,3 +74,17 @@ def test_settings_resolve_the_catalog_only_when_it_is_used(tmp_path, env):
     assert settings.kubeconfig == tmp_path / "kubeconfig"
     with pytest.raises(InputError, match="oci://"):
         settings.catalog
+
+
+def test_ca_file_and_registry_config_flags_win_over_the_config_file(tmp_path, env):
+    from toolkit.deploy.config import resolve_settings
+
+    del env["CHARTKIT_REGISTRY_CA"], env["HELM_REGISTRY_CONFIG"]
+    work = _files(tmp_path, "catalog: oci://proj.example/c\ncaFile: file-ca.pem\nregistryConfig: file-cfg.json\n", None)
+    flagged = resolve_settings(kubeconfig=str(tmp_path / "kc"), env=env, cwd=work,
+                               ca_file=tmp_path / "flag-ca.pem", registry_config=tmp_path / "flag-cfg.json")
+    assert (flagged.catalog.url, flagged.catalog.ca_file, flagged.catalog.registry_config) == (
+        "oci://proj.example/c", tmp_path / "flag-ca.pem", tmp_path / "flag-cfg.json")
+    plain = resolve_settings(kubeconfig=str(tmp_path / "kc"), env=env, cwd=work)
+    assert plain.catalog.ca_file == tmp_path / "proj" / "file-ca.pem"
+    assert plain.catalog.registry_config == tmp_path / "proj" / "file-cfg.json"

@@ -19,7 +19,7 @@ else ``~/.kube/config``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -169,10 +169,17 @@ class Settings:
 
 def resolve_settings(*, catalog: str | None = None, kubeconfig: str | None = None, context: str | None = None,
                      timeout: str = "5m", env: Mapping[str, str] | None = None, cwd: Path | None = None,
-                     catalog_config: CatalogConfig | None = None) -> Settings:
-    """Catalog and cluster for one command."""
+                     catalog_config: CatalogConfig | None = None, ca_file: Path | None = None,
+                     registry_config: Path | None = None) -> Settings:
+    """Catalog and cluster for one command; ``ca_file``/``registry_config`` (flags) win over the config files'."""
     env = os.environ if env is None else env
-    cat = catalog_config or (lambda: resolve_catalog(catalog, env=env, cwd=cwd))
+
+    def resolved() -> CatalogConfig:
+        found = resolve_catalog(catalog, env=env, cwd=cwd)
+        return replace(found, ca_file=ca_file or found.ca_file,
+                       registry_config=registry_config or found.registry_config)
+
+    cat = catalog_config or resolved
     if kubeconfig:
         return Settings(cat, Path(kubeconfig), context, timeout)
     if env.get("KUBECONFIG"):
