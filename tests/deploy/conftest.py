@@ -129,3 +129,9 @@ def publish_tiny(tmp_path, catalog, registry) -> Callable[..., str]:
     def _publish(version: str = "1.0.0", name: str = "tiny") -> str:
         return publish_chart(write_tiny_chart(tmp_path, name, version), catalog.url, registry)
     return _publish
+
+
+@pytest.fixture
+def tiny_chart() -> Callable[..., Path]:
+    """Write the tiny type's chart directory (root, name, version) without publishing it."""
+    return write_tiny_chart

@@ -191,3 +191,31 @@ def test_cluster_only_commands_never_resolve_the_catalog(settings, kube, namespa
     assert instances.rollback(lazy, "web", 1, namespace=namespace).revision == 3
     assert instances.uninstall(lazy, "web", namespace=namespace).name == "web"
     assert instances.list_instances(lazy, namespace=namespace) == []
+
+
+def test_install_pulls_the_digest_it_resolved_even_if_the_tag_moves(settings, kube, namespace, publish_tiny,
+                                                                   catalog, local_helm, tiny_chart, tmp_path,
+                                                                   monkeypatch):
+    import toolkit.catalog.index as index
+
+    d1 = publish_tiny("1.0.0")
+    # another writer (plain helm push, which chartkit cannot stop) overwrites tag 1.0.0 with other content
+    other = tiny_chart(tmp_path / "other", "tiny", "1.0.0")
+    (other / "templates" / "configmap.yaml").write_text(
+        (other / "templates" / "configmap.yaml").read_text() + '  overwritten: "yes"\n')
+    other_pkg = local_helm.package(other, tmp_path / "other-pkg")
+    real_resolve = index.resolve
+
+    def resolve_then_tag_moves(*args, **kwargs):
+        found = real_resolve(*args, **kwargs)
+        local_helm.push(other_pkg, catalog.url)
+        return found
+
+    monkeypatch.setattr(index, "resolve", resolve_then_tag_moves)
+    r = instances.install(settings, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace))
+    monkeypatch.setattr(index, "resolve", real_resolve)
+    assert r.digest == d1
+    assert index.resolve(catalog.url, "tiny", "1.0.0", ca_file=catalog.ca_file,
+                         registry_config=catalog.registry_config).digest != d1  # the tag really moved
+    config = kube.get("v1", "ConfigMap", "web-config", namespace)
+    assert config["data"] == {"plan": "small"}  # the resolved artifact, not the one now under the tag

@@ -367,7 +367,10 @@ def fetch(settings: Any, helm: Any, type_name: str, version: str | None, destina
 
     cat = settings.catalog
     found = resolve(cat.url, type_name, version, ca_file=cat.ca_file, registry_config=cat.registry_config)
-    package = helm.pull(found.ref, destination, version=found.version)
+    # pull by the digest just resolved, so the digest recorded on the release is the artifact installed even if
+    # someone overwrites the tag in between (plain `helm push` can; chartkit refuses to)
+    package = (helm.pull(f"{found.ref}@{found.digest}", destination) if found.digest
+               else helm.pull(found.ref, destination, version=found.version))
     defaults, schema = read_package(package)
     origin = Origin(catalog=cat.url, type=type_name, version=found.version, digest=found.digest)
     if found.deprecated:
