@@ -219,3 +219,28 @@ def test_install_pulls_the_digest_it_resolved_even_if_the_tag_moves(settings, ku
                          registry_config=catalog.registry_config).digest != d1  # the tag really moved
     config = kube.get("v1", "ConfigMap", "web-config", namespace)
     assert config["data"] == {"plan": "small"}  # the resolved artifact, not the one now under the tag
+
+
+def test_registry_credentials_from_the_environment_reach_helm(catalog, cluster, registry, kube, namespace,
+                                                              publish_tiny, tmp_path, monkeypatch):
+    from toolkit.deploy.config import CatalogConfig
+
+    d1 = publish_tiny("1.0.0")
+    # a pipeline with only env credentials: no registry config file anywhere helm or chartkit would look
+    for name in ("HELM_REGISTRY_CONFIG", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    from toolkit.localenv import paths
+
+    monkeypatch.setenv("CHARTKIT_CACHE", str(paths.cache_root()))  # keep finding the cached helm build
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.setenv("CHARTKIT_REGISTRY_USERNAME", registry.username)
+    monkeypatch.setenv("CHARTKIT_REGISTRY_PASSWORD", registry.password)
+    env_only = Settings(CatalogConfig(catalog.url, "test", registry.ca_file, None), cluster.kubeconfig,
+                        cluster.context, "90s")
+    helm = env_only.helm()
+    written = helm.config.registry_config
+    assert written is not None and oct(written.stat().st_mode & 0o777) == "0o600"
+    assert not str(written).startswith(str(tmp_path))  # a private temp dir, not the working tree
+    r = instances.install(env_only, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace), helm=helm)
+    assert (r.status, r.digest) == ("deployed", d1)

@@ -157,14 +157,38 @@ class Settings:
         from toolkit.deploy.helm import Helm, HelmConfig
 
         cat = self.catalog if registry else None
+        registry_config = cat.registry_config if cat else None
+        if cat and os.environ.get("CHARTKIT_REGISTRY_USERNAME") and os.environ.get("CHARTKIT_REGISTRY_PASSWORD"):
+            # chartkit's own registry client takes these first; helm only reads a registry config file
+            registry_config = _env_registry_config(cat.url, os.environ["CHARTKIT_REGISTRY_USERNAME"],
+                                                   os.environ["CHARTKIT_REGISTRY_PASSWORD"])
         return Helm(HelmConfig(kubeconfig=self.kubeconfig, kube_context=self.context,
-                               registry_config=cat.registry_config if cat else None,
+                               registry_config=registry_config,
                                ca_file=cat.ca_file if cat else None, timeout=self.timeout))
 
     def kube(self) -> Any:
         from toolkit.deploy.kube import Kube
 
         return Kube(kubeconfig=self.kubeconfig, context=self.context)
+
+
+def _env_registry_config(catalog_url: str, username: str, password: str) -> Path:
+    """A private registry config (docker config.json format) for helm, removed when the process exits."""
+    import atexit
+    import base64
+    import json
+    import shutil
+    import tempfile
+
+    host = catalog_url.removeprefix("oci://").split("/", 1)[0]
+    folder = Path(tempfile.mkdtemp(prefix="chartkit-registry-"))  # 0700: only this user can read it
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "config.json"
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"auths": {host: {"auth": auth}}}, out)
+    return path
 
 
 def resolve_settings(*, catalog: str | None = None, kubeconfig: str | None = None, context: str | None = None,
