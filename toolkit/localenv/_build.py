@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from toolkit.errors import LocalEnvError
 from toolkit.localenv import _proc, paths
@@ -138,32 +138,37 @@ def helm_reports_version(binary: Path, version: str = paths.HELM_VERSION) -> boo
 
 def ensure_helm(progress: Progress | None = None, *, version: str = paths.HELM_VERSION) -> Path:
     """helm built from its Go module at the pinned version (cached; built once, ~3 min cold on 2 cores)."""
-    binary = paths.helm_binary(version)
-    if helm_reports_version(binary, version):
+    return _ensure_go_install("helm", version, paths.helm_binary(version), f"helm.sh/helm/v4/cmd/helm@{version}",
+                              helm_ldflags(version), lambda binary: helm_reports_version(binary, version), progress)
+
+
+def _ensure_go_install(name: str, version: str, binary: Path, package: str, ldflags: str,
+                       works: Callable[[Path], bool], progress: Progress | None) -> Path:
+    """``go install package`` into a scratch dir, checked by ``works``, then moved to ``binary`` (cached)."""
+    if works(binary):
         return binary
-    with _proc.locked(_lock(f"helm-{version}")):
-        _wait_foreign(binary.parent, progress, f"helm {version}")
-        if helm_reports_version(binary, version):
+    with _proc.locked(_lock(f"{name}-{version}")):
+        _wait_foreign(binary.parent, progress, f"{name} {version}")
+        if works(binary):
             return binary
         if binary.exists():
-            say(progress, f"helm at {binary} does not report {version} (a half-finished build?): rebuilding")
+            say(progress, f"{name} at {binary} does not report {version} (a half-finished build?): rebuilding")
             binary.unlink()
-        log_file = paths.logs_dir() / f"helm-{version}-build.log"
+        log_file = paths.logs_dir() / f"{name}-{version}-build.log"
         scratch = _scratch(binary.parent)
         try:
-            say(progress, f"building helm {version} from its Go module (log: {log_file})")
+            say(progress, f"building {name} {version} from its Go module (log: {log_file})")
             took = _run_build(
-                [go(), "install", "-trimpath", "-ldflags", helm_ldflags(version),
-                 f"helm.sh/helm/v4/cmd/helm@{version}"],
+                [go(), "install", "-trimpath", "-ldflags", ldflags, package],
                 log_file=log_file, env=go_env(GOBIN=str(scratch)), cwd=Path(tempfile.gettempdir()),
-                what=f"helm {version}")
-            if not helm_reports_version(scratch / "helm", version):
-                raise LocalEnvError(f"unable to build helm {version}: the built binary does not report it",
+                what=f"{name} {version}")
+            if not works(scratch / name):
+                raise LocalEnvError(f"unable to build {name} {version}: the built binary does not report it",
                                     hint=f"read {log_file}")
-            _install(scratch / "helm", binary)
+            _install(scratch / name, binary)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        say(progress, f"built helm {version} in {took:.0f}s")
+        say(progress, f"built {name} {version} in {took:.0f}s")
         return binary
 
 
@@ -221,30 +226,9 @@ def ensure_kubernetes(progress: Progress | None = None, *, version: str = paths.
 
 def ensure_kwok(progress: Progress | None = None, *, version: str = paths.KWOK_VERSION) -> Path:
     """kwok (fake nodes and pods) built from its Go module."""
-    binary = paths.kwok_binary(version)
-    if reports_version(binary, ["--version"], version.lstrip("v")):
-        return binary
-    with _proc.locked(_lock(f"kwok-{version}")):
-        _wait_foreign(binary.parent, progress, f"kwok {version}")
-        if reports_version(binary, ["--version"], version.lstrip("v")):
-            return binary
-        binary.unlink(missing_ok=True)
-        log_file = paths.logs_dir() / f"kwok-{version}-build.log"
-        scratch = _scratch(binary.parent)
-        try:
-            say(progress, f"building kwok {version} from its Go module (log: {log_file})")
-            took = _run_build(
-                [go(), "install", "-trimpath", "-ldflags", kwok_ldflags(version), f"sigs.k8s.io/kwok/cmd/kwok@{version}"],
-                log_file=log_file, env=go_env(GOBIN=str(scratch)), cwd=Path(tempfile.gettempdir()),
-                what=f"kwok {version}")
-            if not reports_version(scratch / "kwok", ["--version"], version.lstrip("v")):
-                raise LocalEnvError(f"unable to build kwok {version}: the built binary does not report it",
-                                    hint=f"read {log_file}")
-            _install(scratch / "kwok", binary)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        say(progress, f"built kwok {version} in {took:.0f}s")
-        return binary
+    return _ensure_go_install("kwok", version, paths.kwok_binary(version), f"sigs.k8s.io/kwok/cmd/kwok@{version}",
+                              kwok_ldflags(version),
+                              lambda binary: reports_version(binary, ["--version"], version.lstrip("v")), progress)
 
 
 def module_dir(module: str, version: str) -> Path:
