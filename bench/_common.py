@@ -20,6 +20,20 @@ def registry():
     return localenv.start_registry()
 
 
+def local_deploy(prefix: str, timeout: str = "5m"):
+    """Registry, cluster, a fresh catalog repository and the adapters the instance benchmarks drive."""
+    from toolkit import localenv
+    from toolkit.deploy.config import CatalogConfig, Settings
+    from toolkit.deploy.helm import Helm
+    from toolkit.deploy.kube import Kube
+
+    info, cluster = registry(), localenv.start_cluster()
+    catalog = CatalogConfig(f"{info.url}/{namespace(prefix)}", "bench", info.ca_file, info.registry_config)
+    settings = Settings(catalog, cluster.kubeconfig, cluster.context, timeout)
+    return (info, cluster, catalog, settings, Helm(localenv.helm_config(registry=info, cluster=cluster)),
+            Kube(cluster.kubeconfig, cluster.context))
+
+
 def namespace(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

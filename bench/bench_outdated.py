@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import namespace, registry, save, timed, write_package  # noqa: E402
+from bench._common import local_deploy, namespace, save, timed, write_package  # noqa: E402
 
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
 CONFIGMAP = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
@@ -49,20 +49,12 @@ def main() -> int:
     parser.add_argument("--types", type=int, default=10)
     args = parser.parse_args()
 
-    from toolkit import localenv
     from toolkit.catalog.index import open_registry, resolve
     from toolkit.catalog.publish import PublishOptions, publish
     from toolkit.catalog.versions import tag_to_version
     from toolkit.deploy import instances
-    from toolkit.deploy.config import CatalogConfig, Settings
-    from toolkit.deploy.helm import Helm
-    from toolkit.deploy.kube import Kube
 
-    info, cluster = registry(), localenv.start_cluster()
-    catalog = CatalogConfig(f"{info.url}/{namespace('bench-outdated')}", "bench", info.ca_file, info.registry_config)
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context)
-    helm = Helm(localenv.helm_config(registry=info, cluster=cluster))
-    kube = Kube(cluster.kubeconfig, cluster.context)
+    info, cluster, catalog, settings, helm, kube = local_deploy("bench-outdated")
     ns = namespace("bench-outdated")
     kube.create_namespace(ns)
     types = [f"svc{i:02d}" for i in range(args.types)]

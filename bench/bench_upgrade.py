@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import namespace, registry, save, timed  # noqa: E402
+from bench._common import local_deploy, namespace, save, timed  # noqa: E402
 
 DEPLOYMENT = textwrap.dedent("""\
     apiVersion: apps/v1
@@ -50,19 +50,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    from toolkit import localenv
     from toolkit.catalog.package import PackageOptions, package
     from toolkit.catalog.publish import PublishOptions, publish
     from toolkit.deploy import instances
-    from toolkit.deploy.config import CatalogConfig, Settings
-    from toolkit.deploy.helm import Helm, run_plain
-    from toolkit.deploy.kube import Kube
+    from toolkit.deploy.helm import run_plain
 
-    info, cluster = registry(), localenv.start_cluster()
-    catalog = CatalogConfig(f"{info.url}/{namespace('bench-upgrade')}", "bench", info.ca_file, info.registry_config)
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "5m")
-    helm = Helm(localenv.helm_config(registry=info, cluster=cluster))
-    kube = Kube(cluster.kubeconfig, cluster.context)
+    info, cluster, catalog, settings, helm, kube = local_deploy("bench-upgrade")
     ours, theirs = namespace("bench-up-chartkit"), namespace("bench-up-helm")
     results: dict = {"instances": args.instances, "concurrency": args.concurrency}
     try:
