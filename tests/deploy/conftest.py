@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 import uuid
 from pathlib import Path
@@ -135,3 +136,15 @@ def publish_tiny(tmp_path, catalog, registry) -> Callable[..., str]:
 def tiny_chart() -> Callable[..., Path]:
     """Write the tiny type's chart directory (root, name, version) without publishing it."""
     return write_tiny_chart
+
+
+@pytest.fixture
+def chat_chart(repo_root, tmp_path) -> Callable[[str, str], Path]:
+    """A copy of charts/chat whose image tag is ``tag``, in a folder of its own per ``version``."""
+    def _make(version: str, tag: str) -> Path:
+        chart = tmp_path / version / "chat"
+        shutil.copytree(repo_root / "charts" / "chat", chart)
+        values = chart / "values.yaml"
+        values.write_text(values.read_text().replace('tag: "1.20"', f'tag: "{tag}"', 1))
+        return chart
+    return _make

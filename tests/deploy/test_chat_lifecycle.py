@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -13,26 +12,18 @@ from toolkit.deploy.instances import InstanceOptions
 pytestmark = pytest.mark.cluster
 
 
-def _chat_version(repo_root, tmp_path, version: str, tag: str):
-    chart = tmp_path / version / "chat"
-    shutil.copytree(repo_root / "charts" / "chat", chart)
-    values = chart / "values.yaml"
-    values.write_text(values.read_text().replace('tag: "1.20"', f'tag: "{tag}"', 1))
-    return chart
-
-
 def _running(kube, namespace):
     dep = kube.wait_deployment_available("chat", namespace, timeout=90)
     container = dep["spec"]["template"]["spec"]["containers"][0]
     return container["image"].rsplit(":", 1)[1], {e["name"]: e.get("value") for e in container.get("env", [])}
 
 
-def test_chat_install_upgrade_values_upgrade_version_rollback_uninstall(repo_root, tmp_path, catalog, publish_dir,
+def test_chat_install_upgrade_values_upgrade_version_rollback_uninstall(repo_root, chat_chart, catalog, publish_dir,
                                                                           cluster, kube, namespace):
     if not (repo_root / "charts" / "chat" / "Chart.yaml").is_file():
         pytest.fail("charts/chat is missing: chartify examples/chat --name chat -o charts/chat makes it")
     settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
-    d1 = publish_dir(_chat_version(repo_root, tmp_path, "1.0.0", "1.20"), "1.0.0")
+    d1 = publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
     opts = InstanceOptions(namespace=namespace)
 
     assert instances.install(settings, "chat", "chat@1.0.0", opts).revision == 1
@@ -42,7 +33,7 @@ def test_chat_install_upgrade_values_upgrade_version_rollback_uninstall(repo_roo
     assert (r.revision, r.version) == (2, "1.0.0")
     assert _running(kube, namespace)[1]["NODE_ENV"] == "staging"
 
-    d2 = publish_dir(_chat_version(repo_root, tmp_path, "1.1.0", "1.21"), "1.1.0")
+    d2 = publish_dir(chat_chart("1.1.0", "1.21"), "1.1.0")
     r = instances.upgrade(settings, "chat", opts, to="1.1.0")
     assert (r.revision, r.version, r.digest) == (3, "1.1.0", d2)
     assert _running(kube, namespace) == ("1.21", {**_running(kube, namespace)[1], "NODE_ENV": "staging"})

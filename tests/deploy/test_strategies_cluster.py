@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -18,14 +17,6 @@ from toolkit.errors import DeployError
 pytestmark = pytest.mark.cluster
 
 
-def _chat(repo_root, tmp_path, version: str, tag: str):
-    chart = tmp_path / version / "chat"
-    shutil.copytree(repo_root / "charts" / "chat", chart)
-    values = chart / "values.yaml"
-    values.write_text(values.read_text().replace('tag: "1.20"', f'tag: "{tag}"', 1))
-    return chart
-
-
 def _tag(kube, namespace: str) -> str:
     dep = kube.get("apps/v1", "Deployment", "chat", namespace)
     return dep["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
@@ -37,11 +28,11 @@ def _gone(kube, namespace: str) -> bool:
 
 
 @pytest.fixture
-def chat_v1_v2(repo_root, tmp_path, catalog, publish_dir, cluster, kube, namespace):
+def chat_v1_v2(chat_chart, catalog, publish_dir, cluster, kube, namespace):
     """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published."""
     settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
-    publish_dir(_chat(repo_root, tmp_path, "1.0.0", "1.20"), "1.0.0")
-    publish_dir(_chat(repo_root, tmp_path, "1.1.0", "1.21"), "1.1.0")
+    publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
+    publish_dir(chat_chart("1.1.0", "1.21"), "1.1.0")
     instances.install(settings, "chat", "chat@1.0.0", InstanceOptions(namespace=namespace))
     yield settings
     kube.delete("v1", "Namespace", f"{namespace}-chat-green", wait=False)
