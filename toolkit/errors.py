@@ -10,7 +10,8 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     ├── DeployError         instances: install/upgrade/rollback/uninstall, drift
     ├── HelmError           the helm CLI failed (the adapter in toolkit/deploy/helm.py raises it)
     ├── RegistryError       the OCI registry failed or refused (toolkit/catalog/oci.py)
-    ├── ClusterError        the Kubernetes API failed or refused (toolkit/deploy/kube.py)
+    ├── ClusterError        the Kubernetes API failed or refused
+    │   └── KubeError       one API request or the kubeconfig failed (toolkit/adapters/kube.py); status, reason
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
@@ -26,6 +27,7 @@ __all__ = [
     "DeployError",
     "HelmError",
     "InputError",
+    "KubeError",
     "LocalEnvError",
     "RegistryError",
 ]
@@ -76,6 +78,19 @@ class RegistryError(ChartkitError):
 
 class ClusterError(ChartkitError):
     """The Kubernetes API failed or refused a request."""
+
+
+class KubeError(ClusterError):
+    """A Kubernetes API request or the kubeconfig failed.
+
+    ``status`` is the HTTP status (0 when the server was unreachable or the kubeconfig unusable); ``reason`` is
+    the server's Status reason (``NotFound``, ``AlreadyExists``, ``Conflict``, ...), empty when it gave none.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int = 0, reason: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.reason = reason
 
 
 class LocalEnvError(ChartkitError):

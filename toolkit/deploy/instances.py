@@ -386,7 +386,8 @@ def _check(fetched: Fetched, values: Mapping[str, Any]) -> None:
 def release_records(kube: Any, *, namespace: str | None, name: str | None = None) -> list[dict[str, Any]]:
     """Helm's release Secrets made by chartkit (one list request; labels only are used)."""
     selector = f"owner=helm,{LABEL_TYPE}" + (f",name={name}" if name else "")
-    return kube.list("v1", "Secret", namespace, selector=selector)
+    # metadata only: the Secrets' payloads (the whole release, gzipped) are never downloaded
+    return kube.list("v1", "Secret", namespace, selector=selector, metadata_only=True)
 
 
 def _refuse_existing(kube: Any, name: str, namespace: str) -> None:
