@@ -397,8 +397,8 @@ class Kube:
                 self._send(conn, method, url, payload, headers)
                 response = conn.getresponse()
                 return response.status, response.reason, response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-                    ConnectionAbortedError) as exc:
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
+                    ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
                 conn.close()
                 # an idle keep-alive connection the server closed: the request never reached it (the server
                 # closes only between requests), so sending it again is safe, also for POST
