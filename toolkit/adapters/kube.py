@@ -459,15 +459,15 @@ class Kube:
         if not isinstance(answer, dict) or answer.get("kind") != "APIGroupDiscoveryList":
             return None
         found = []
-        for group in answer.get("items", []):
+        for group in answer.get("items") or []:
             name = (group.get("metadata") or {}).get("name", "")
-            for i, version in enumerate(group.get("versions", [])):
+            for i, version in enumerate(group.get("versions") or []):
                 if version.get("freshness") == "Stale":
                     # an aggregated API that is down must not break everything else
                     log.warning("skipping %s/%s: its API server does not answer discovery", name, version["version"])
                     continue
                 resources = []
-                for res in version.get("resources", []):
+                for res in version.get("resources") or []:
                     kind = (res.get("responseKind") or {}).get("kind")
                     if kind:
                         resources.append(ApiResource(name, version["version"], kind, res["resource"],
@@ -481,7 +481,7 @@ class Kube:
         path = f"/apis/{group}/{version}" if group else f"/api/{version}"
         listing = self.request("GET", path, what=what or f"discover {path}")
         kinds = {}
-        for res in listing.get("resources", []):
+        for res in listing.get("resources") or []:
             if "/" not in res["name"]:  # subresources (pods/log) are not kinds of their own
                 kinds[res["kind"]] = ApiResource(group, version, res["kind"], res["name"], bool(res["namespaced"]),
                                                  tuple(res.get("verbs", ())))
@@ -577,7 +577,7 @@ class Kube:
                                 accept=METADATA_LIST if metadata_only else JSON,
                                 what=f"list {res.name} in {namespace or 'all namespaces'}")
             trim = metadata_only and page.get("kind") != "PartialObjectMetadataList"
-            for item in page.get("items", []):
+            for item in page.get("items") or []:
                 if metadata_only:
                     # the server's items say PartialObjectMetadata; callers want to know what they are of
                     items.append({"apiVersion": res.api_version, "kind": res.kind,
@@ -765,7 +765,7 @@ class Kube:
             return False
         spec, status = dep.get("spec", {}), dep.get("status", {})
         want = spec.get("replicas", 1)
-        conditions = {c["type"]: c for c in status.get("conditions", [])}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
         return (
             status.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
             and status.get("updatedReplicas", 0) == want
