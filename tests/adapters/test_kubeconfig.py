@@ -329,3 +329,17 @@ def test_paths_render_as_given(tmp_path, monkeypatch):
     Path("rel").write_text("- a\n")
     with pytest.raises(KubeError, match=r'^unable to load kubeconfig "rel": it holds a list'):
         load("rel")
+
+
+def test_json_and_yaml_kubeconfigs_read_alike(tmp_path):
+    as_json = tmp_path / "json"
+    as_json.write_text(kubeconfig_text(SERVER, user={"token": "t"}))
+    as_yaml = tmp_path / "yaml"
+    as_yaml.write_text("clusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\nusers:\n- name: u\n"
+                       "  user: {token: t}\ncontexts:\n- name: test\n  context: {cluster: c, user: u}\n"
+                       "current-context: test\n")
+    flow = tmp_path / "flow"  # starts like JSON, is only YAML: the YAML parser takes it
+    flow.write_text("{clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}], users: [{name: u, user: "
+                    "{token: t}}], contexts: [{name: test, context: {cluster: c, user: u}}], current-context: test}\n")
+    loaded = [load(p) for p in (as_json, as_yaml, flow)]
+    assert {(c.server, c.token, c.context) for c in loaded} == {(SERVER, "t", "test")}
