@@ -338,3 +338,16 @@ def test_a_missing_exec_plugin_gives_its_install_hint(echo, write_kubeconfig):
     with pytest.raises(KubeError, match=r'exec plugin "no-such-plugin-anywhere" was not found') as info:
         echo_of(Kube(path))
     assert info.value.hint == "brew install no-such-plugin"
+
+
+def test_the_client_loads_neither_the_kubernetes_package_nor_urllib3_nor_a_yaml_parser_for_json(echo, pki,
+                                                                                                 write_kubeconfig):
+    path = write_kubeconfig(echo.url, cluster={"certificate-authority-data": pki.b64(pki.ca.cert)},
+                            user={"token": "t"})
+    code = ("import sys; from toolkit.adapters.kube import Kube; Kube(sys.argv[1]).request('GET', '/echo'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'kubernetes', 'urllib3', 'requests', 'yaml', "
+            "'ruamel'}))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert done.stdout.strip() == "[]"
+    assert done.stderr == ""

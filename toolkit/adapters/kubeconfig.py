@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -498,7 +499,9 @@ def _run_plugin(config: KubeConfig, plugin: ExecPlugin, timeout: float) -> ExecC
     stamp = status.get("expirationTimestamp")
     if stamp:
         try:
-            expires = dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+            # Python < 3.11 takes neither "Z" nor more than 6 fraction digits (Go writes up to 9)
+            text = re.sub(r"(\.\d{6})\d+", r"\1", str(stamp)).replace("Z", "+00:00")
+            expires = dt.datetime.fromisoformat(text).timestamp()
         except ValueError:
             raise fail(f'answered an expirationTimestamp that is not RFC 3339: "{stamp}"') from None
     return ExecCredential(token=str(token) if token else None, client_cert=cert.encode() if cert else None,
