@@ -74,6 +74,35 @@ def write_kubeconfig(tmp_path) -> Callable[..., Path]:
     return write
 
 
+@pytest.fixture
+def private_tempdir(tmp_path, monkeypatch) -> Path:
+    """A temp dir of this test's own for everything ``tempfile`` makes in this process (where the kubernetes
+    package wrote client keys): other processes sharing the machine's /tmp cannot confuse what it holds."""
+    import tempfile
+
+    folder = tmp_path / "tempdir"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def files_holding(data: bytes, *roots: Path) -> list[Path]:
+    """Files under ``roots`` and /dev/shm that contain ``data`` (a key that must never land in a file)."""
+    import os
+
+    found = []
+    for root in {*roots, Path("/dev/shm")}:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                file = Path(folder) / name
+                try:
+                    if data in file.read_bytes():
+                        found.append(file)
+                except OSError:
+                    continue  # gone meanwhile, or not a regular file
+    return found
+
+
 @dataclass
 class EchoServer:
     """A TLS server answering every request with JSON describing it; counts the connections it accepted."""
