@@ -165,13 +165,15 @@ def _status_error(status: int, data: bytes | Mapping[str, Any], target: str, met
                      hint=_hint(status, reason, method), status=status, reason=reason)
 
 
-def _memfd(data: bytes) -> int:
-    """An anonymous in-memory file holding ``data``: OpenSSL reads it by path, no disk ever holds it."""
+def _memfd(data: bytes, fds: list[int]) -> str:
+    """An anonymous in-memory file holding ``data`` (its fd added to ``fds`` for the caller to close): OpenSSL
+    reads it by path, no disk ever holds it, and it vanishes with its last fd, also when the process is killed."""
     fd = os.memfd_create("chartkit-kube", os.MFD_CLOEXEC)
+    fds.append(fd)
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-    return fd
+    return f"/proc/self/fd/{fd}"
 
 
 def _no_password() -> bytes:
@@ -201,8 +203,7 @@ def _ssl_context(config: KubeConfig, cert: bytes | None, key: bytes | None) -> s
                             hint="use an exec plugin or a token on this system")
         fds: list[int] = []
         try:
-            fds = [_memfd(cert), _memfd(key)]
-            context.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}", password=_no_password)
+            context.load_cert_chain(_memfd(cert, fds), _memfd(key, fds), password=_no_password)
         except ssl.SSLError as exc:
             raise KubeError(f'unable to load kubeconfig "{config.user_origin or config.origin}": user '
                             f'"{config.user}": its client certificate and key do not load ({exc.reason or exc})',
