@@ -340,3 +340,18 @@ def test_the_client_loads_neither_the_kubernetes_package_nor_urllib3_nor_a_yaml_
                           env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
     assert done.stdout.strip() == "[]"
     assert done.stderr == ""
+
+
+def test_nothing_imports_the_kubernetes_package():
+    import ast
+
+    offenders = []
+    for folder in ("toolkit", "tests", "bench"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                offenders += [f"{path.relative_to(REPO)}:{node.lineno}" for name in names
+                              if name.split(".")[0] == "kubernetes"]
+    assert offenders == []
+    assert '"kubernetes' not in (REPO / "pyproject.toml").read_text()
