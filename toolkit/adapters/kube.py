@@ -401,8 +401,9 @@ class Kube:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
                     ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
                 conn.close()
-                # an idle keep-alive connection the server closed: the request never reached it (the server
-                # closes only between requests), so sending it again is safe, also for POST
+                # a reused keep-alive connection failing at once is one the server closed while it sat idle
+                # (servers close idle connections between requests, never inside one): the request did not reach
+                # it, so it goes out once more on a fresh connection, as Go's net/http does
                 if reused and attempt == 1:
                     log.debug("%s dropped an idle connection (%s): reconnecting", self.config.server, exc)
                     continue
