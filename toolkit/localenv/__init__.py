@@ -6,6 +6,7 @@ Kubernetes control plane, built from upstream sources and started on 127.0.0.1 b
     start_cluster()    etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (3 fake nodes),
                        Gateway API CRDs; kubeconfig in the state dir
     helm_config()      a HelmConfig wired to them
+    fallback()         what the CLI offers the one configuration when nothing names a catalog/cluster/helm
     status() / down()  what runs where; stop everything by pid and remove the state
 
 Every start is idempotent and safe to call from several processes at once (a file lock per service): a healthy
@@ -21,8 +22,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from toolkit.deploy.helm import HelmConfig
-from toolkit.errors import LocalEnvError
+from toolkit.adapters.helm import HelmConfig
+from toolkit.config import DEFAULT_CATALOG_PATH, CatalogRef, CatalogURL, ClusterRef, Fallback
+from toolkit.errors import InputError, LocalEnvError
 from toolkit.localenv import _build, _registry, paths
 from toolkit.localenv._info import ClusterInfo, RegistryInfo
 from toolkit.localenv._proc import Progress
@@ -33,6 +35,7 @@ __all__ = [
     "RegistryInfo",
     "down",
     "ensure_helm",
+    "fallback",
     "helm_config",
     "start_cluster",
     "start_registry",
@@ -86,14 +89,41 @@ def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | Non
     )
 
 
+def fallback(*, start_registry: bool = True) -> Fallback:
+    """The local environment as the configuration's last resort: its registry as the catalog (started on demand
+    unless ``start_registry`` is False: catalog commands use a running one but never start it), its CA and
+    credentials for that registry's host, its cluster when it runs, its helm build."""
+
+    def catalog() -> CatalogRef:
+        info = _registry.start() if start_registry else _registry.current()
+        if info is None:
+            raise InputError("unable to find a catalog: no --catalog, CHARTKIT_CATALOG, .chartkit.yaml or user "
+                             "config, and no local registry running",
+                             hint="pass --catalog oci://HOST/PATH or run `chartkit up`")
+        return CatalogRef(CatalogURL.parse(f"{info.url}/{DEFAULT_CATALOG_PATH}"), "local registry",
+                          info.ca_file, info.registry_config)
+
+    def registry_access(host: str) -> tuple[Path, Path] | None:
+        info = _registry.current()
+        return (info.ca_file, info.registry_config) if info and info.host == host else None
+
+    def cluster() -> ClusterRef | None:
+        from toolkit.localenv import _cluster
+
+        info = _cluster.current()
+        return ClusterRef(info.kubeconfig, info.context, "local cluster") if info else None
+
+    return Fallback(catalog=catalog, registry_access=registry_access, cluster=cluster, helm=_cached_helm)
+
+
 def status() -> dict[str, Any]:
     """What runs where (nothing is started or built): helm, registry and cluster, each None when absent."""
-    from toolkit.deploy.helm import find_helm
+    from toolkit.adapters.helm import find_helm
     from toolkit.localenv import _cluster
 
     data: dict[str, Any] = {"helm": None}
     try:
-        helm_path = find_helm()
+        helm_path = find_helm(fallback=paths.helm_binary())
     except LocalEnvError as exc:
         data["helm_hint"] = str(exc)
     else:
@@ -112,7 +142,7 @@ def status() -> dict[str, Any]:
 
 
 def _helm_version(binary: Path) -> str | None:
-    from toolkit.deploy.helm import Helm, HelmConfig
+    from toolkit.adapters.helm import Helm
     from toolkit.errors import HelmError
 
     try:

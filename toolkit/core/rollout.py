@@ -1,4 +1,5 @@
-"""Carry out a rollout plan through the instances, helm and kube adapters, reporting each step.
+"""Roll an instance out to a new version with a strategy (rolling, blue-green, cutover, split); promote, abort,
+status. The plan is pure (``toolkit.deploy.strategies.plan``); this operation carries it out step by step.
 
 The state of a rollout lives on the cluster, in an annotation of the instance's HTTPRoute (``chartkit rollout
 status`` reads it back), so a rollout started on one machine can be promoted or aborted from another.
@@ -12,33 +13,49 @@ import datetime as _dt
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from toolkit.deploy import instances
-from toolkit.deploy.instances import InstanceOptions
+from toolkit.adapters.kube import Kube
+from toolkit.config import Config
+from toolkit.core.upgrade import UpgradeOptions, upgrade, upgrade_to
+from toolkit.deploy.fetch import fetch
+from toolkit.deploy.origin import parse_type_ref
+from toolkit.deploy.release import (ReleaseOptions, check_values, get_instance, refuse_other_catalog, refuse_pending,
+                                    release_objects, run_release, serving_values)
+from toolkit.deploy.values import ValuesInput
+from toolkit.deploy.strategies.plan import load_strategy_file, options_from_flags
 from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, Phase, RouteSpec, Step, StepKind,
                                             Strategy, StrategyOptions, green_namespace, plan, plan_abort,
                                             plan_promote, pod_references, reference_grant, route, route_weights, state_of)
 from toolkit.errors import ChartkitError, DeployError
 
-__all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "abort", "describe_status", "promote", "rollout", "status"]
+__all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "RolloutTarget", "StrategyOptions", "abort",
+           "describe_status", "load_strategy_file", "options_from_flags", "promote", "rollout", "status"]
 
 log = logging.getLogger(__name__)
 
 LABEL_COPIED_FROM = "chartkit.io/copied-from"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RolloutOptions:
-    """A rollout of one instance (the CLI binds its flags onto these defaults)."""
+    """``chartkit rollout INSTANCE --version V``: the CLI binds its flags onto these defaults."""
 
+    instance: str
+    version: str                           # a version, or "latest"
     namespace: str = "default"
     strategy: StrategyOptions = StrategyOptions()
-    values_files: tuple[Path, ...] = ()
-    sets: tuple[str, ...] = ()
-    set_strings: tuple[str, ...] = ()
+    values: ValuesInput = field(default_factory=ValuesInput)
     timeout: str | None = None  # helm's timeout for the upgrade of the instance of record
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutTarget:
+    """The instance whose rollout in progress is promoted, aborted or shown."""
+
+    instance: str
+    namespace: str = "default"
+    timeout: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,12 +105,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _objects(helm: Any, name: str, namespace: str) -> list[dict[str, Any]]:
-    from toolkit.deploy.drift import parse_manifest
-
-    return parse_manifest(helm.get_manifest(name, namespace=namespace))
-
-
 def _service(objects: list[dict[str, Any]], name: str, namespace: str) -> Backend:
     services = [o for o in objects if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")]
     if not services:
@@ -110,14 +121,15 @@ def _deployments(objects: list[dict[str, Any]]) -> list[str]:
 class _Rollout:
     """One rollout's context: the instance of record (blue), green, and the route between them."""
 
-    def __init__(self, settings: Any, name: str, namespace: str, *, helm: Any, kube: Any,
-                 progress: Progress | None) -> None:
-        self.settings, self.name, self.namespace = settings, name, namespace
-        self.helm, self.kube, self.progress = helm, kube, progress
+    def __init__(self, config: Config, name: str, namespace: str, *, progress: Progress | None) -> None:
+        self.config, self.name, self.namespace = config, name, namespace
+        self.kube: Kube = config.kube()
+        self.progress = progress
         self.green_ns = green_namespace(namespace, name)
         self.state: dict[str, Any] = {}
         self.strategy = StrategyOptions()
-        self.options = RolloutOptions(namespace=namespace)
+        self.values = ValuesInput()
+        self.timeout: str | None = None
         self.blue: Backend | None = None
         self.green: Backend | None = None
         self.green_values: dict[str, Any] = {}
@@ -175,12 +187,9 @@ class _Rollout:
     def _do(self, step: StepKind | Step) -> str:
         kind = step.kind if isinstance(step, Step) else step
         if kind is StepKind.UPGRADE:
-            opts = self.options
-            result = instances.upgrade(
-                self.settings, self.name, InstanceOptions(namespace=self.namespace, values_files=opts.values_files,
-                                                          sets=opts.sets, set_strings=opts.set_strings,
-                                                          timeout=opts.timeout),
-                to=self.state["to"], helm=self.helm, kube=self.kube)
+            result = upgrade(self.config, UpgradeOptions(instance=self.name, namespace=self.namespace,
+                                                         version=self.state["to"], values=self.values,
+                                                         timeout=self.timeout))
             return f"revision {result.revision} {result.status}"
         if kind is StepKind.DEPLOY_GREEN:
             return self._deploy_green()
@@ -201,11 +210,12 @@ class _Rollout:
             time.sleep(step.seconds)
             return ""
         if kind is StepKind.PROMOTE:
-            values = self.green_values or instances.serving_values(self.helm, self.name, self.green_ns)
-            result = instances.upgrade_with_values(
-                self.settings, self.name, self.state["to"], values,
-                InstanceOptions(namespace=self.namespace, timeout=self.options.timeout), helm=self.helm,
-                kube=self.kube)
+            values = self.green_values or serving_values(self.config, self.name, self.green_ns)
+            inst = get_instance(self.config, self.name, self.namespace)
+            refuse_pending(inst)
+            refuse_other_catalog(inst, self.config.catalog.url)
+            result = upgrade_to(self.config, inst, self.state["to"], values,
+                                ReleaseOptions(namespace=self.namespace, timeout=self.timeout))
             self.state["serving"] = result.version  # an abort from here on leaves the new version serving
             return f"{self.namespace}/{self.name} revision {result.revision} runs {result.version}"
         if kind is StepKind.RETIRE_GREEN:
@@ -218,25 +228,23 @@ class _Rollout:
         raise AssertionError(kind)
 
     def _deploy_green(self) -> str:
-        opts = self.options
-        inst = instances.get_instance(self.settings, self.name, self.namespace, kube=self.kube)
-        from toolkit.deploy.values import user_values
-
-        base = instances.serving_values(self.helm, self.name, self.namespace)
-        self.green_values = user_values(opts.values_files, opts.sets, opts.set_strings, base=base)
+        inst = get_instance(self.config, self.name, self.namespace)
+        fetched = fetch(self.config.catalog, inst.type, self.state["to"])
+        self.green_values = self.values.merged(serving_values(self.config, self.name, self.namespace))
+        check_values(fetched, self.green_values)
         # record first: a failure from here on must be able to find (and remove) what it made
         self.state["greenNamespace"] = self.green_ns
         self.apply_route()
         self._wait_namespace_gone()
         self.kube.create_namespace(self.green_ns, labels={LABEL_ROLLOUT: self.name,
                                                          "chartkit.io/rollout-of": self.namespace})
-        copied = self._copy_references(_objects(self.helm, self.name, self.namespace))
+        copied = self._copy_references(release_objects(self.config, self.name, self.namespace))
         self.kube.apply([reference_grant(self.name, self.namespace, self.green_ns)], self.green_ns,
                         field_manager="chartkit-rollout")
-        instances.install_with_values(
-            self.settings, self.name, inst.type, self.state["to"], self.green_values,
-            InstanceOptions(namespace=self.green_ns, wait=False, timeout=opts.timeout), helm=self.helm)
-        green_objects = _objects(self.helm, self.name, self.green_ns)
+        # not waiting: the check step waits for green itself (helm's --rollback-on-failure would imply --wait)
+        run_release(self.config.helm(registry=False), self.name, fetched, self.green_values,
+                    ReleaseOptions(namespace=self.green_ns, wait=False, timeout=self.timeout), "install")
+        green_objects = release_objects(self.config, self.name, self.green_ns)
         self.green = _service(green_objects, self.name, self.green_ns)
         self.state["greenDeployments"] = _deployments(green_objects)
         self.apply_route()
@@ -262,7 +270,8 @@ class _Rollout:
         return copied
 
     def _check(self) -> str:
-        names = self.state.get("greenDeployments") or _deployments(_objects(self.helm, self.name, self.green_ns))
+        names = self.state.get("greenDeployments") or _deployments(release_objects(self.config, self.name,
+                                                                                   self.green_ns))
         timeout = float(self.state.get("checkTimeoutSeconds", self.strategy.check_timeout_seconds))
         for dep in names:
             try:
@@ -285,14 +294,14 @@ class _Rollout:
 
     def _remove_green(self) -> None:
         try:
-            self.helm.uninstall(self.name, namespace=self.green_ns, wait=False)
+            self.config.helm(registry=False).uninstall(self.name, namespace=self.green_ns, wait=False)
         except ChartkitError as exc:
             log.info("green release %s/%s not uninstalled (%s); deleting its namespace", self.green_ns, self.name, exc)
         self.kube.delete("v1", "Namespace", self.green_ns, wait=False)
         self.state.pop("greenNamespace", None)
 
 
-def _route_of(kube: Any, name: str, namespace: str) -> dict[str, Any] | None:
+def _route_of(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
     obj = kube.get(ROUTE_API, "HTTPRoute", name, namespace, missing_ok=True)
     if obj and (obj["metadata"].get("labels") or {}).get(LABEL_ROLLOUT) != name:
         raise DeployError(f'unable to use HTTPRoute "{namespace}/{name}" for a rollout: chartkit does not own it',
@@ -300,98 +309,92 @@ def _route_of(kube: Any, name: str, namespace: str) -> dict[str, Any] | None:
     return obj
 
 
-def rollout(settings: Any, name: str, to: str, options: RolloutOptions = RolloutOptions(), *, helm: Any = None,
-            kube: Any = None, progress: Progress | None = None) -> RolloutResult:
-    """Move an instance to version ``to`` with a strategy; raises DeployError (after aborting) when a step fails."""
-    helm, kube = helm or settings.helm(), kube or settings.kube()
+def rollout(config: Config, options: RolloutOptions, *, progress: Progress | None = None) -> RolloutResult:
+    """Move an instance to a version with a strategy; raises DeployError (after aborting) when a step fails."""
+    name, namespace = options.instance, options.namespace
     start = time.monotonic()
-    inst = instances.get_instance(settings, name, options.namespace, kube=kube)
-    _, version = instances.parse_type_ref(f"{inst.type}@{to}")
+    inst = get_instance(config, name, namespace)
+    _, version = parse_type_ref(f"{inst.type}@{options.version}")
     if version is None:
         from toolkit.catalog.index import resolve
 
-        cat = settings.catalog
-        version = resolve(cat.url, inst.type, None, ca_file=cat.ca_file, registry_config=cat.registry_config).version
+        version = resolve(config.catalog, inst.type, None).version
     strategy = options.strategy
-    run = _Rollout(settings, name, options.namespace, helm=helm, kube=kube, progress=progress)
-    run.strategy, run.options = strategy, options
+    kube = config.kube()
+    run = _Rollout(config, name, namespace, progress=progress)
+    run.strategy, run.values, run.timeout = strategy, options.values, options.timeout
     run.state = {"strategy": strategy.kind.value, "from": inst.version, "to": version,
                  "phase": Phase.PROGRESSING.value, "started": _now(), "steps": list(strategy.steps),
                  "checkTimeoutSeconds": strategy.check_timeout_seconds}
     if strategy.kind is Strategy.SPLIT:
         run.state.update(header=strategy.header, customers=list(strategy.customers))
     # any strategy, rolling too: an in-place upgrade under a running blue-green would be promoted over
-    current = state_of(_route_of(kube, name, options.namespace))
+    current = state_of(_route_of(kube, name, namespace))
     if current and Phase(current.get("phase", "complete")).in_progress:
-        raise DeployError(f'unable to roll out "{options.namespace}/{name}": a {current.get("strategy")} rollout '
+        raise DeployError(f'unable to roll out "{namespace}/{name}": a {current.get("strategy")} rollout '
                           f'to {current.get("to")} is {current.get("phase")}',
-                          hint=f"end it with `chartkit rollout {name} -n {options.namespace} --promote` or `--abort`")
+                          hint=f"end it with `chartkit rollout {name} -n {namespace} --promote` or `--abort`")
     if strategy.kind is not Strategy.ROLLING:
-        run.blue = _service(_objects(helm, name, options.namespace), name, options.namespace)
+        run.blue = _service(release_objects(config, name, namespace), name, namespace)
     run.run(plan(strategy))
     phase = Phase(run.state.get("phase", Phase.COMPLETE.value)) if strategy.kind is not Strategy.ROLLING \
         else Phase.COMPLETE
-    return RolloutResult(name, options.namespace, strategy.kind.value, inst.version, version, phase,
+    return RolloutResult(name, namespace, strategy.kind.value, inst.version, version, phase,
                          time.monotonic() - start, tuple(run.done))
 
 
-def _resume(settings: Any, name: str, namespace: str, *, helm: Any, kube: Any,
-            progress: Progress | None) -> _Rollout:
-    obj = _route_of(kube, name, namespace)
+def _resume(config: Config, name: str, namespace: str, *, progress: Progress | None) -> _Rollout:
+    obj = _route_of(config.kube(), name, namespace)
     state = state_of(obj)
     if not state or not Phase(state.get("phase", "complete")).in_progress:
         raise DeployError(f'unable to end the rollout of "{namespace}/{name}": none is in progress',
                           hint=f"`chartkit rollout status {name} -n {namespace}` shows the last one")
-    run = _Rollout(settings, name, namespace, helm=helm, kube=kube, progress=progress)
+    run = _Rollout(config, name, namespace, progress=progress)
     run.state = dict(state)
     run.strategy = StrategyOptions(
         kind=Strategy(state["strategy"]), steps=tuple(state.get("steps") or (100,)),
         header=state.get("header", "X-Customer"), customers=tuple(state.get("customers") or ()) or ("-",),
         check_timeout_seconds=float(state.get("checkTimeoutSeconds", 120)))
-    run.blue = _service(_objects(helm, name, namespace), name, namespace)
+    run.blue = _service(release_objects(config, name, namespace), name, namespace)
     run.weight = int(state.get("weight", 0))
     run.split = state.get("phase") == Phase.SPLIT.value
     if state.get("greenNamespace"):
         try:
-            run.green = _service(_objects(helm, name, state["greenNamespace"]), name, state["greenNamespace"])
+            run.green = _service(release_objects(config, name, state["greenNamespace"]), name,
+                                 state["greenNamespace"])
         except ChartkitError:
             run.green = None  # green never came up: promote will fail its check, abort just cleans up
     return run
 
 
-def promote(settings: Any, name: str, *, namespace: str = "default", timeout: str | None = None, helm: Any = None,
-            kube: Any = None, progress: Progress | None = None) -> RolloutResult:
+def promote(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
     """Finish a rollout in progress (a split, or an interrupted blue-green) in favour of the new version."""
-    helm, kube = helm or settings.helm(), kube or settings.kube()
     start = time.monotonic()
-    run = _resume(settings, name, namespace, helm=helm, kube=kube, progress=progress)
-    run.options = RolloutOptions(namespace=namespace, timeout=timeout)
+    run = _resume(config, target.instance, target.namespace, progress=progress)
+    run.timeout = target.timeout
     run.state["phase"] = Phase.PROGRESSING.value
     run.run(plan_promote())
-    return RolloutResult(name, namespace, run.state["strategy"], run.state["from"], run.state["to"],
-                         Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
+    return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
+                         run.state["to"], Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
 
 
-def abort(settings: Any, name: str, *, namespace: str = "default", helm: Any = None, kube: Any = None,
-          progress: Progress | None = None) -> RolloutResult:
+def abort(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
     """End a rollout in progress in favour of the version of record: all traffic back, green removed."""
-    helm, kube = helm or settings.helm(), kube or settings.kube()
     start = time.monotonic()
-    run = _resume(settings, name, namespace, helm=helm, kube=kube, progress=progress)
+    run = _resume(config, target.instance, target.namespace, progress=progress)
     run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
     run.run(plan_abort(), abort_on_failure=False, stage="abort")
-    return RolloutResult(name, namespace, run.state["strategy"], run.state["from"], run.state["to"],
-                         Phase.ABORTED, time.monotonic() - start, tuple(run.done))
+    return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
+                         run.state["to"], Phase.ABORTED, time.monotonic() - start, tuple(run.done))
 
 
-def status(settings: Any, name: str, *, namespace: str = "default", kube: Any = None) -> dict[str, Any] | None:
+def status(config: Config, target: RolloutTarget) -> dict[str, Any] | None:
     """The last rollout of an instance as recorded on its HTTPRoute, with the route's live weights; None if none."""
-    kube = kube or settings.kube()
-    obj = _route_of(kube, name, namespace)
+    obj = _route_of(config.kube(), target.instance, target.namespace)
     state = state_of(obj)
     if state is None or obj is None:
         return None
-    return {"instance": name, "namespace": namespace, **state, "rules": route_weights(obj)}
+    return {"instance": target.instance, "namespace": target.namespace, **state, "rules": route_weights(obj)}
 
 
 def describe_status(data: Mapping[str, Any]) -> str:

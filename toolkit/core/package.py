@@ -26,8 +26,9 @@ from typing import Callable
 
 from ruamel.yaml import YAML
 
-from toolkit.catalog.artifact import digest_of
+from toolkit.adapters.oci import digest_of
 from toolkit.catalog.versions import Bump, SemVer, next_version
+from toolkit.config import CatalogRef, Config
 from toolkit.errors import CatalogError, InputError
 
 __all__ = ["PackageOptions", "PackageResult", "package", "source_epoch"]
@@ -40,18 +41,17 @@ DEFAULT_EPOCH = 315532800
 
 @dataclass(frozen=True, kw_only=True)
 class PackageOptions:
+    chart: Path
     version: str | None = None
     bump: Bump | None = None
     app_version: str | None = None
     destination: Path = Path(".")
-    catalog: str | None = None           # oci://HOST/NAMESPACE; needed by --bump and the "exists?" check
+    offline: bool = False                # do not consult the catalog (no --bump, no "already published?" check)
     sign_key: str | None = None          # a GnuPG user id / key id / email; produces <pkg>.tgz.prov
-    keyring: Path | None = None          # binary secret keyring; default: exported from GnuPG (toolkit.catalog.sign)
+    keyring: Path | None = None          # binary secret keyring; default: exported from GnuPG (toolkit.adapters.gpg)
     gnupg_home: Path | None = None       # where to export it from (default GNUPGHOME / ~/.gnupg)
     lint: bool = True
     strict_lint: bool = False
-    ca_file: Path | None = None
-    registry_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,12 @@ class PackageResult:
     prov: Path | None
     digest: str
     published: bool = False   # the catalog already holds this version with exactly these bytes
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "path": str(self.path),
                 "prov": str(self.prov) if self.prov else None, "digest": self.digest,
-                "alreadyPublished": self.published}
+                "alreadyPublished": self.published, "warnings": list(self.warnings)}
 
 
 def source_epoch() -> int:
@@ -139,23 +140,34 @@ def _resolve_version(chart: Path, meta: dict, options: PackageOptions,
     return str(SemVer.parse(str(meta["version"])))
 
 
-def package(chart: Path, options: PackageOptions = PackageOptions(), *, helm: object | None = None) -> PackageResult:
-    """Package ``chart`` reproducibly into ``options.destination``; see the module docstring for the rules."""
-    from toolkit.deploy.helm import Helm
+def _catalog(config: Config, options: PackageOptions) -> tuple[CatalogRef | None, tuple[str, ...]]:
+    """The catalog versions are checked against; without one a plain package is still made, with a warning."""
+    if options.offline:
+        if options.bump:
+            raise InputError("unable to bump the version offline: --bump reads the catalog's versions")
+        return None, ()
+    try:
+        return config.catalog, ()
+    except InputError as exc:
+        if options.bump or not exc.message.startswith("unable to find a catalog"):
+            raise  # a bad URL or config file is reported as such, and --bump cannot work without one
+        return None, ("no catalog found; packaging without checking published versions",)
 
-    chart = chart.resolve()
+
+def package(config: Config, options: PackageOptions) -> PackageResult:
+    """Package ``options.chart`` reproducibly into ``options.destination`` (see the module docstring)."""
+    chart = options.chart.resolve()
     meta = _chart_yaml(chart)
     name = str(meta["name"])
-    helm = helm or Helm()
-    assert isinstance(helm, Helm)
+    catalog, warnings = _catalog(config, options)
+    helm = config.helm(registry=False)
 
     versions_lookup = None
-    if options.catalog:
+    if catalog is not None:
         from toolkit.catalog.index import catalog_versions
 
         def versions_lookup() -> list[str]:
-            return catalog_versions(options.catalog, name, ca_file=options.ca_file,
-                                    registry_config=options.registry_config)
+            return catalog_versions(catalog, name)
 
     version = _resolve_version(chart, meta, options, versions_lookup)
     epoch = source_epoch()
@@ -180,7 +192,7 @@ def package(chart: Path, options: PackageOptions = PackageOptions(), *, helm: ob
         with contextlib.ExitStack() as stack:
             keyring = options.keyring
             if options.sign_key and keyring is None:
-                from toolkit.catalog.sign import secret_keyring
+                from toolkit.adapters.gpg import secret_keyring
 
                 keyring = stack.enter_context(secret_keyring(options.gnupg_home, options.sign_key))
             built = helm.package(work, out, version=version, app_version=options.app_version,
@@ -188,11 +200,10 @@ def package(chart: Path, options: PackageOptions = PackageOptions(), *, helm: ob
         data = built.read_bytes()
         digest = digest_of(data)
         published = False
-        if options.catalog:
+        if catalog is not None:
             from toolkit.catalog.index import catalog_chart_digest
 
-            existing = catalog_chart_digest(options.catalog, name, version, ca_file=options.ca_file,
-                                            registry_config=options.registry_config)
+            existing = catalog_chart_digest(catalog, name, version)
             if existing and existing != digest:
                 raise CatalogError(
                     f'unable to package "{name}" version "{version}": the catalog already holds it with other '
@@ -212,5 +223,6 @@ def package(chart: Path, options: PackageOptions = PackageOptions(), *, helm: ob
             # an old signature next to a new unsigned package would lie
             (destination / (built.name + ".prov")).unlink()
     log.info("packaged %s %s → %s (%s)", name, version, target, digest)
-    return PackageResult(name=name, version=version, path=target, prov=prov, digest=digest, published=published)
+    return PackageResult(name=name, version=version, path=target, prov=prov, digest=digest, published=published,
+                         warnings=warnings)
 

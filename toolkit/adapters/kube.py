@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote, urlencode
 
-from toolkit.errors import ClusterError
+from toolkit.errors import KubeError
 
 __all__ = [
     "ApiResource",
@@ -30,19 +30,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_METADATA_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
 #: (group, resource) pairs list_namespace_objects leaves out by default: records about objects, not objects
 SKIPPED_WHEN_LISTING: frozenset[tuple[str, str]] = frozenset({
     ("", "events"), ("events.k8s.io", "events"),
 })
-
-
-class KubeError(ClusterError):
-    """A Kubernetes API request failed; ``status`` is the HTTP status (0 when the server was unreachable)."""
-
-    def __init__(self, message: str, *, hint: str | None = None, status: int = 0, reason: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -118,7 +111,8 @@ class Kube:
     # -- raw requests ---------------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, Any] | None = None,
-                content_type: str = "application/json", what: str | None = None) -> Any:
+                content_type: str = "application/json", what: str | None = None,
+                accept: str = "application/json") -> Any:
         """One API request; returns the decoded JSON answer (None for an empty one)."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
@@ -128,7 +122,7 @@ class Kube:
         if params:
             url += "?" + urlencode({k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()},
                                    doseq=True)
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         headers.update(self._api.default_headers)
         self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
         target = what or f"{method} {path}"
@@ -209,19 +203,24 @@ class Kube:
             raise
 
     def list(self, api_version: str, kind: str, namespace: str | None = None, *,
-             selector: str | None = None) -> list[dict[str, Any]]:
-        """Objects of one kind (all namespaces when ``namespace`` is None), each with apiVersion and kind set."""
-        res = self.resource(api_version, kind)
-        return self._list(res, namespace, selector)
+             selector: str | None = None, metadata_only: bool = False) -> list[dict[str, Any]]:
+        """Objects of one kind (all namespaces when ``namespace`` is None), each with apiVersion and kind set.
 
-    def _list(self, res: ApiResource, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
+        ``metadata_only``: only each object's metadata (a PartialObjectMetadataList), not its payload.
+        """
+        res = self.resource(api_version, kind)
+        return self._list(res, namespace, selector, metadata_only=metadata_only)
+
+    def _list(self, res: ApiResource, namespace: str | None, selector: str | None, *,
+              metadata_only: bool = False) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         token: str | None = None
+        accept = (_METADATA_ACCEPT if metadata_only else "application/json")
         while True:
             page = self.request("GET", res.path(namespace=namespace),
                                 query={"labelSelector": selector, "limit": 500, "continue": token},
-                                what=f"list {res.name} in {namespace or 'all namespaces'}")
-            for item in page.get("items", []):
+                                what=f"list {res.name} in {namespace or 'all namespaces'}", accept=accept)
+            for item in page.get("items") or []:
                 items.append({"apiVersion": res.api_version, "kind": res.kind, **item})
             token = page.get("metadata", {}).get("continue")
             if not token:

@@ -26,11 +26,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
+from toolkit.adapters.oci import Registry
 from toolkit.catalog.artifact import MANIFEST_MEDIA_TYPE, Artifact, build_artifact
 from toolkit.catalog.index import build_entry, chart_layer_digest, update_index
-from toolkit.catalog.oci import CatalogURL, Registry
+from toolkit.config import CatalogURL, Config, cache_dir
 from toolkit.errors import CatalogError, ChartkitError, InputError
 
 __all__ = ["PublishOptions", "PublishReport", "PublishResult", "Status", "publish"]
@@ -48,9 +49,7 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class PublishOptions:
-    to: str                               # oci://HOST/NAMESPACE
-    ca_file: Path | None = None
-    registry_config: Path | None = None
+    packages: tuple[Path, ...]
     index_dir: Path | None = None         # update this repo-index with what landed
     workers: int = 8
 
@@ -98,12 +97,10 @@ class PublishReport:
 @contextlib.contextmanager
 def version_lock(host: str, repository: str, tag: str) -> Iterator[None]:
     """Hold the publish lock of one version (threads in-process, flock across processes on this machine)."""
-    from toolkit.localenv import paths
-
     key = hashlib.sha256(f"{host}/{repository}:{tag}".encode()).hexdigest()[:32]
     with _thread_locks_guard:
         thread_lock = _thread_locks.setdefault(key, threading.Lock())
-    lock_dir = paths.cache_root() / "locks"
+    lock_dir = cache_dir() / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
     with thread_lock, open(lock_dir / f"publish-{key}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -147,7 +144,7 @@ def _publish_one(reg: Registry, url: CatalogURL, artifact: Artifact, package: Pa
                          artifact.chart_digest, artifact.prov is not None), artifact.manifest
 
 
-def publish(packages: Sequence[Path], options: PublishOptions, *, registry: Registry | None = None,
+def publish(config: Config, options: PublishOptions, *, registry: Registry | None = None,
             progress: Callable[[PublishResult], None] | None = None) -> PublishReport:
     """Publish packages concurrently; failures are collected per package (``report.errors``), never half-indexed.
 
@@ -155,9 +152,10 @@ def publish(packages: Sequence[Path], options: PublishOptions, *, registry: Regi
     repository tells which versions exist; only those cost a manifest GET. A new version costs two blob
     uploads (or one request each when the registry already has the blob), the manifest PUT and a re-read.
     """
-    url = CatalogURL.parse(options.to)
+    packages = options.packages
     if not packages:
         raise InputError("unable to publish: no packages given")
+    url = config.catalog.url
     artifacts: list[tuple[Path, Artifact]] = []
     seen: dict[tuple[str, str], Path] = {}
     for package in packages:
@@ -170,7 +168,8 @@ def publish(packages: Sequence[Path], options: PublishOptions, *, registry: Regi
                              f'"{artifact.name}" {artifact.version}; publish one of them')
         seen[key] = package
         artifacts.append((package, artifact))
-    reg = registry or Registry(url.host, ca_file=options.ca_file, registry_config=options.registry_config,
+    catalog = config.catalog
+    reg = registry or Registry(url.host, ca_file=catalog.ca_file, registry_config=catalog.registry_config,
                                pool_size=max(options.workers, 1))
     start = reg.requests
     report = PublishReport()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from toolkit.errors import CatalogError
+from toolkit.errors import SigningError
 
 __all__ = ["SigningKey", "generate_key", "public_keyring", "secret_keyring"]
 
@@ -32,13 +32,13 @@ class SigningKey:
 def _gpg(args: list[str], *, home: Path | None) -> bytes:
     gpg = shutil.which("gpg")
     if not gpg:
-        raise CatalogError("unable to sign: gpg is not installed", hint="apt-get install gnupg")
+        raise SigningError("unable to sign: gpg is not installed", hint="apt-get install gnupg")
     env = dict(os.environ)
     if home:
         env["GNUPGHOME"] = str(home)
     proc = subprocess.run([gpg, "--batch", "--yes", *args], capture_output=True, env=env)
     if proc.returncode != 0:
-        raise CatalogError(f"unable to run gpg {args[0]}: {proc.stderr.decode(errors='replace').strip()}")
+        raise SigningError(f"unable to run gpg {args[0]}: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
 
 
@@ -56,7 +56,7 @@ def secret_keyring(home: Path | None = None, key: str | None = None) -> Iterator
     """A temporary binary secret keyring (mode 0600) exported from GnuPG, removed afterwards."""
     data = _gpg(["--export-secret-keys", *([key] if key else [])], home=home)
     if not data:
-        raise CatalogError(f'unable to sign: no secret key{f" {key!r}" if key else ""} in GnuPG home '
+        raise SigningError(f'unable to sign: no secret key{f" {key!r}" if key else ""} in GnuPG home '
                            f'"{home or os.environ.get("GNUPGHOME") or "~/.gnupg"}"',
                            hint="create or import the signing key, or pass --keyring with a secret keyring")
     directory = Path(tempfile.mkdtemp(prefix="chartkit-keyring-"))

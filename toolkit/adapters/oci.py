@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import hashlib
 import json
 import logging
 import os
@@ -32,9 +33,9 @@ import requests.adapters
 from toolkit.errors import InputError, RegistryError
 
 __all__ = [
-    "CatalogURL",
     "Credentials",
     "Registry",
+    "digest_of",
     "find_credentials",
 ]
 
@@ -49,38 +50,9 @@ _AUTH_HINT = ("log in with `helm registry login HOST` (chartkit reads helm's reg
               "CHARTKIT_REGISTRY_USERNAME and CHARTKIT_REGISTRY_PASSWORD")
 
 
-@dataclass(frozen=True)
-class CatalogURL:
-    """``oci://HOST[:PORT]/NAMESPACE``: where the catalog's types live (each type is ``NAMESPACE/TYPE``)."""
-
-    host: str
-    namespace: str
-
-    @classmethod
-    def parse(cls, url: str) -> CatalogURL:
-        match = re.fullmatch(r"oci://([^/\s]+)(?:/([a-z0-9]+(?:[._/-][a-z0-9]+)*))?/?", url.strip())
-        if not match:
-            raise InputError(f'unable to use catalog "{url}": expected oci://HOST[:PORT]/NAMESPACE '
-                             f"(lowercase path, e.g. oci://127.0.0.1:5000/charts)")
-        return cls(match.group(1), match.group(2) or "")
-
-    def __str__(self) -> str:
-        return f"oci://{self.host}/{self.namespace}" if self.namespace else f"oci://{self.host}"
-
-    def repository(self, type_name: str) -> str:
-        return f"{self.namespace}/{type_name}" if self.namespace else type_name
-
-    def ref(self, type_name: str) -> str:
-        """The reference plain helm installs from: ``oci://HOST/NAMESPACE/TYPE``."""
-        return f"oci://{self.host}/{self.repository(type_name)}"
-
-    def type_of(self, repository: str) -> str | None:
-        """The type a repository holds, or None when it is not directly inside this catalog's namespace."""
-        prefix = f"{self.namespace}/" if self.namespace else ""
-        if not repository.startswith(prefix):
-            return None
-        rest = repository[len(prefix):]
-        return rest if rest and "/" not in rest else None
+def digest_of(data: bytes) -> str:
+    """The OCI content digest of bytes: ``sha256:<hex>``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -286,7 +258,6 @@ class Registry:
                                 ok=(200, 404), headers={"Accept": _MANIFEST_ACCEPT})
         if response.status_code == 404:
             return None
-        from toolkit.catalog.artifact import digest_of  # pure helper; keeps this adapter's imports small
 
         return response.content, digest_of(response.content)
 
@@ -300,8 +271,6 @@ class Registry:
 
     def blob(self, repository: str, digest: str) -> bytes:
         response = self.request("GET", f"/v2/{repository}/blobs/{digest}", scope=self._scope(repository))
-        from toolkit.catalog.artifact import digest_of
-
         if digest_of(response.content) != digest:
             raise RegistryError(f'unable to read blob "{repository}@{digest}": content does not match its digest')
         return response.content

@@ -1,4 +1,7 @@
-"""The story end to end on the local environment, one or two lines per step (``invoke demo``).
+"""The demo: the story end to end on the local environment, one or two lines per step (``invoke demo``).
+
+A front door like the CLI: it drives the core API (``toolkit.core``) and nothing else, with the local
+environment (built on first use, with a progress line per build) as its catalog and cluster.
 
 The chat app runs in the local cluster → chartify reads it live → package → publish to the local catalog → an
 intern installs a staging instance with one command (a locked parameter is refused) → a new version is published
@@ -18,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ruamel.yaml import YAML
-
 from toolkit.errors import DeployError
 
-__all__ = ["DemoOptions", "run"]
+__all__ = ["DemoOptions", "main", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +53,33 @@ def _done(say: Say, started: float, text: str) -> None:
 def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> None:
     """Tell the story; raises ChartkitError at the first step that does not go as told."""
     from toolkit import localenv
-    from toolkit.catalog.package import PackageOptions, package
-    from toolkit.catalog.publish import PublishOptions, publish
-    from toolkit.chartify import ChartifyOptions, chartify
-    from toolkit.chartify.read import ReadOptions
-    from toolkit.deploy import drift, instances
-    from toolkit.deploy.config import CatalogConfig, Settings
-    from toolkit.deploy.kube import Kube
+    from toolkit.config import CatalogRef, CatalogURL, ClusterRef, Config
+    from toolkit.core.chartify import ChartifyOptions, chartify
+    from toolkit.core.drift import DriftOptions, ExitCode, drift
+    from toolkit.core.install import InstallOptions, ValuesInput, install
+    from toolkit.core.outdated import OutdatedOptions, outdated
+    from toolkit.core.package import PackageOptions, package
+    from toolkit.core.publish import PublishOptions, publish
+    from toolkit.core.upgrade import UpgradeOptions, upgrade
     from toolkit.errors import InputError
+    from toolkit.objects import load_documents
 
     stamp = time.strftime("%m%d%H%M%S")
-    t = _step(say, 0, "local environment: helm, registry, cluster")
-    registry = localenv.start_registry()
-    cluster = localenv.start_cluster()
-    catalog = CatalogConfig(f"{registry.url}/demo-{stamp}", "demo", registry.ca_file, registry.registry_config)
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "3m")
-    kube = Kube(cluster.kubeconfig, cluster.context)
-    helm = settings.helm()
-    _done(say, t, f"registry {registry.host}, cluster {cluster.server} ({cluster.version}), catalog {catalog.url}")
+    t = _step(say, 0, "local environment: helm, registry, cluster (each built on first use)")
+    helm_binary = localenv.ensure_helm(say)
+    registry = localenv.start_registry(say)
+    cluster = localenv.start_cluster(say)
+    catalog = CatalogRef(CatalogURL.parse(f"{registry.url}/demo-{stamp}"), "demo", registry.ca_file,
+                         registry.registry_config)
+    config = Config(catalog, ClusterRef(cluster.kubeconfig, cluster.context, "local cluster"),
+                    helm_binary=helm_binary, timeout="3m")
+    kube = config.kube()
+    _done(say, t, f"registry {registry.host}, cluster {cluster.server} ({cluster.version}), catalog {catalog}")
 
     t = _step(say, 1, f"the chat app runs in the cluster: apply {options.examples}/ to namespace {options.app_namespace}")
     objects = []
     for path in sorted(options.examples.glob("*.yaml")):
-        objects += [doc for doc in YAML(typ="safe", pure=True).load_all(path.read_text()) if isinstance(doc, dict)]
+        objects += [doc for doc in load_documents(path.read_text(), str(path)) if isinstance(doc, dict)]
     if not objects:
         raise DeployError(f"demo: no manifests in {options.examples}")
     for obj in objects:
@@ -90,17 +95,14 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
     work.mkdir(parents=True)
     (work / "overrides.yaml").write_text(OVERRIDES)
     t = _step(say, 2, f"chartify cluster:{options.app_namespace} (read live; the owner locks chat.image)")
-    made = chartify([f"cluster:{options.app_namespace}"],
-                    ChartifyOptions(name="chat", version="1.0.0", output=chart_dir, overrides=work / "overrides.yaml",
-                                    read=ReadOptions(kubeconfig=cluster.kubeconfig, context=cluster.context)),
-                    helm=helm)
+    made = chartify(config, [f"cluster:{options.app_namespace}"],
+                    ChartifyOptions(name="chat", version="1.0.0", output=chart_dir, overrides=work / "overrides.yaml"))
     fidelity = f", renders back {made.verification.figure}" if made.verification is not None else ""
     _done(say, t, f"{made.chart}: {made.objects} objects, {made.parameters} parameters, {made.locked} locked{fidelity}")
 
     def ship(version: str) -> str:
-        pkg = package(chart_dir, PackageOptions(version=version, destination=work / "packages"), helm=helm)
-        report = publish([pkg.path], PublishOptions(to=catalog.url, ca_file=catalog.ca_file,
-                                                    registry_config=catalog.registry_config))
+        pkg = package(config, PackageOptions(chart=chart_dir, version=version, destination=work / "packages"))
+        report = publish(config, PublishOptions(packages=(pkg.path,)))
         report.raise_for_errors()
         return f"{pkg.path.name} -> {report.results[0].ref}:{version} ({report.results[0].manifest_digest[:19]})"
 
@@ -108,19 +110,18 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
     _done(say, t, ship("1.0.0"))
 
     namespace = f"demo-{stamp}"
-    opts = instances.InstanceOptions(namespace=namespace)
     t = _step(say, 4, f"intern: chartkit install {options.instance} chat -n {namespace} "
                       "--set chat.image.registry=docker.io")
     try:
-        instances.install(settings, options.instance, "chat",
-                          instances.InstanceOptions(namespace=namespace, sets=("chat.image.registry=docker.io",)))
+        install(config, InstallOptions(instance=options.instance, type_ref="chat", namespace=namespace,
+                                       values=ValuesInput(sets=("chat.image.registry=docker.io",))))
     except InputError as exc:
         _done(say, t, f"refused before touching the cluster: {exc.message}")
     else:
         raise DeployError("demo: the locked parameter chat.image.registry was accepted")
     t = _step(say, 5, f"intern: chartkit install {options.instance} chat -n {namespace} --set chat.replicaCount=3")
-    result = instances.install(settings, options.instance, "chat",
-                               instances.InstanceOptions(namespace=namespace, sets=("chat.replicaCount=3",)))
+    result = install(config, InstallOptions(instance=options.instance, type_ref="chat", namespace=namespace,
+                                            values=ValuesInput(sets=("chat.replicaCount=3",))))
     _done(say, t, result.line())
 
     t = _step(say, 6, "owner: chat 1.21 goes live in the source app -> chartify again -> publish chat 1.1.0")
@@ -130,21 +131,21 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
                 container["image"] = container["image"].replace(":1.20", ":1.21")
     kube.apply(objects, options.app_namespace, field_manager="kubectl")
     kube.wait_deployment_available("chat", options.app_namespace, timeout=120)
-    chartify([f"cluster:{options.app_namespace}"],
-             ChartifyOptions(name="chat", version="1.1.0", output=chart_dir, overrides=work / "overrides.yaml",
-                             read=ReadOptions(kubeconfig=cluster.kubeconfig, context=cluster.context)), helm=helm)
+    chartify(config, [f"cluster:{options.app_namespace}"],
+             ChartifyOptions(name="chat", version="1.1.0", output=chart_dir, overrides=work / "overrides.yaml"))
     _done(say, t, ship("1.1.0"))
 
     t = _step(say, 7, "chartkit outdated")
-    rows, requests = instances.outdated(settings, namespace=namespace)
-    behind = [r for r in rows if r.outdated]
+    found = outdated(config, OutdatedOptions(namespace=namespace))
+    behind, requests = found.behind, found.registry_requests
     if [r.instance.name for r in behind] != [options.instance]:
         raise DeployError(f"demo: outdated flagged {[r.instance.name for r in behind]}, expected {options.instance}")
     _done(say, t, "; ".join(f"{r.instance.namespace}/{r.instance.name}: {r.instance.version} -> {r.latest}"
                             for r in behind) + f" ({requests} registry requests)")
 
     t = _step(say, 8, f"chartkit upgrade {options.instance} --to latest")
-    _done(say, t, instances.upgrade(settings, options.instance, opts, to="latest").line())
+    _done(say, t, upgrade(config, UpgradeOptions(instance=options.instance, namespace=namespace,
+                                                 version="latest")).line())
 
     t = _step(say, 9, "someone edits the Deployment directly (adds env DEBUG, raises the cpu limit), then chartkit drift")
     kube.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/chat",
@@ -152,7 +153,7 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
                      {"name": "chat", "env": [{"name": "DEBUG", "value": "chat:*"}],
                       "resources": {"limits": {"cpu": "2"}}}]}}}},
                  content_type="application/strategic-merge-patch+json", query={"fieldManager": "kubectl-edit"})
-    report = drift.drift(settings, options.instance, namespace=namespace, helm=helm, kube=kube)
+    report = drift(config, DriftOptions(instance=options.instance, namespace=namespace)).reports[0]
     if not report.changes:
         raise DeployError("demo: drift did not see the direct edit")
     for change in report.changes:
@@ -164,12 +165,35 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
                  body={"spec": {"template": {"spec": {"containers": [
                      {"name": "chat", "image": "docker.io/chat/chat-server:latest"}]}}}},
                  content_type="application/strategic-merge-patch+json", query={"fieldManager": "kubectl-edit"})
-    report = drift.drift(settings, options.instance, namespace=namespace, helm=helm, kube=kube)
+    report = drift(config, DriftOptions(instance=options.instance, namespace=namespace)).reports[0]
     for change in report.changes:
         if change.violation:
             say(f"    {change.line()}")
-    if report.exit_code is not drift.ExitCode.VIOLATION:
+    if report.exit_code is not ExitCode.VIOLATION:
         raise DeployError("demo: drift did not flag the locked image as a compliance violation")
     _done(say, t, f"chartkit drift exit code {int(report.exit_code)}: compliance violation")
     say(f"done: catalog {catalog.url}, instance {namespace}/{options.instance}, chart {chart_dir}")
 
+
+
+def main() -> int:
+    """``python -m toolkit.scenario``: tell the story on the terminal; one line and exit 1 if a step fails."""
+    import argparse
+    import sys
+
+    from toolkit.errors import ChartkitError
+
+    parser = argparse.ArgumentParser(prog="python -m toolkit.scenario", description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=Path, default=DemoOptions.examples, help="the sample app's manifests")
+    parser.add_argument("--work", type=Path, default=DemoOptions.work, help="output directory")
+    args = parser.parse_args()
+    try:
+        run(DemoOptions(examples=args.examples, work=args.work), say=lambda line: print(line, flush=True))
+    except ChartkitError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
