@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from toolkit.adapters.helm import Helm
 from toolkit.adapters.releases import ReleaseStore
 from toolkit.config import Config
-from toolkit.deploy.fetch import Fetched
 from toolkit.deploy.instance import Instance, instances_from_records, serving_revision
 from toolkit.deploy.origin import catalog_id
-from toolkit.deploy.values import ValuesCheck, validate_values
 from toolkit.errors import DeployError, HelmError
 from toolkit.objects import parse_manifest
+
+if TYPE_CHECKING:  # these cost 0.1-0.2 s of imports; commands that only read release records never need them
+    from toolkit.adapters.helm import Helm
+    from toolkit.deploy.fetch import Fetched
 
 __all__ = [
     "InstanceResult",
@@ -136,6 +137,8 @@ def release_objects(config: Config, name: str, namespace: str) -> list[dict[str,
 
 def check_values(fetched: Fetched, values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate values against the fetched version's schema (locks first); returns what helm will merge."""
+    from toolkit.deploy.values import ValuesCheck, validate_values
+
     return validate_values(ValuesCheck(type_name=fetched.origin.type, version=fetched.origin.version,
                                        defaults=fetched.defaults, schema=fetched.schema, values=values))
 

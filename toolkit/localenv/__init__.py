@@ -22,12 +22,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from toolkit.adapters.helm import HelmConfig
-from toolkit.config import DEFAULT_CATALOG_PATH, CatalogRef, CatalogURL, ClusterRef, Fallback
-from toolkit.errors import InputError, LocalEnvError
-from toolkit.localenv import _build, _registry, paths
+from typing import TYPE_CHECKING
+
+from toolkit.errors import LocalEnvError
+from toolkit.localenv import paths
 from toolkit.localenv._info import ClusterInfo, RegistryInfo
 from toolkit.localenv._proc import Progress
+from toolkit.localenv.fallback import fallback
+
+if TYPE_CHECKING:
+    from toolkit.adapters.helm import HelmConfig
 
 __all__ = [
     "ClusterInfo",
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 
 def ensure_helm(progress: Progress | None = None) -> Path:
     """The helm binary to use: ``CHARTKIT_HELM`` when set, else the pinned build (built on first use)."""
+    from toolkit.localenv import _build
+
     explicit = os.environ.get("CHARTKIT_HELM")
     if explicit:
         path = Path(explicit)
@@ -59,6 +65,8 @@ def ensure_helm(progress: Progress | None = None) -> Path:
 
 def start_registry(progress: Progress | None = None) -> RegistryInfo:
     """Start (or reuse) the local OCI registry."""
+    from toolkit.localenv import _registry
+
     return _registry.start(progress)
 
 
@@ -79,6 +87,8 @@ def _cached_helm() -> Path | None:
 
 def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | None = None, **options: Any) -> HelmConfig:
     """A HelmConfig using the local helm build and, when given, the local registry and cluster."""
+    from toolkit.adapters.helm import HelmConfig
+
     return HelmConfig(
         executable=_cached_helm(),
         kubeconfig=cluster.kubeconfig if cluster else None,
@@ -89,37 +99,10 @@ def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | Non
     )
 
 
-def fallback(*, start_registry: bool = True) -> Fallback:
-    """The local environment as the configuration's last resort: its registry as the catalog (started on demand
-    unless ``start_registry`` is False: catalog commands use a running one but never start it), its CA and
-    credentials for that registry's host, its cluster when it runs, its helm build."""
-
-    def catalog() -> CatalogRef:
-        info = _registry.start() if start_registry else _registry.current()
-        if info is None:
-            raise InputError("unable to find a catalog: no --catalog, CHARTKIT_CATALOG, .chartkit.yaml or user "
-                             "config, and no local registry running",
-                             hint="pass --catalog oci://HOST/PATH or run `chartkit up`")
-        return CatalogRef(CatalogURL.parse(f"{info.url}/{DEFAULT_CATALOG_PATH}"), "local registry",
-                          info.ca_file, info.registry_config)
-
-    def registry_access(host: str) -> tuple[Path, Path] | None:
-        info = _registry.current()
-        return (info.ca_file, info.registry_config) if info and info.host == host else None
-
-    def cluster() -> ClusterRef | None:
-        from toolkit.localenv import _cluster
-
-        info = _cluster.current()
-        return ClusterRef(info.kubeconfig, info.context, "local cluster") if info else None
-
-    return Fallback(catalog=catalog, registry_access=registry_access, cluster=cluster, helm=_cached_helm)
-
-
 def status() -> dict[str, Any]:
     """What runs where (nothing is started or built): helm, registry and cluster, each None when absent."""
     from toolkit.adapters.helm import find_helm
-    from toolkit.localenv import _cluster
+    from toolkit.localenv import _cluster, _registry
 
     data: dict[str, Any] = {"helm": None}
     try:
@@ -142,7 +125,7 @@ def status() -> dict[str, Any]:
 
 
 def _helm_version(binary: Path) -> str | None:
-    from toolkit.adapters.helm import Helm
+    from toolkit.adapters.helm import Helm, HelmConfig
     from toolkit.errors import HelmError
 
     try:
@@ -153,7 +136,7 @@ def _helm_version(binary: Path) -> str | None:
 
 def down(*, keep_data: bool = False) -> list[str]:
     """Stop every process the local environment started (by pid) and remove its state; returns what was stopped."""
-    from toolkit.localenv import _cluster
+    from toolkit.localenv import _cluster, _registry
 
     stopped = _cluster.stop()
     if _registry.stop():
