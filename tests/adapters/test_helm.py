@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.deploy import helm as helm_mod
-from toolkit.deploy.helm import STDERR_PATTERNS, Helm, HelmConfig, find_helm, helm_error
+from toolkit.adapters import helm as helm_mod
+from toolkit.adapters.helm import STDERR_PATTERNS, Helm, HelmConfig, find_helm, helm_error
 from toolkit.errors import HelmError, LocalEnvError
 
 # One real-looking stderr per row of STDERR_PATTERNS, in table order.
@@ -116,14 +116,15 @@ def test_real_missing_chart(real_helm, tmp_path):
 
 
 def test_values_travel_on_stdin_not_argv(real_helm, tmp_path, monkeypatch):
+    # what really reaches the helm process: the argv and stdin the adapter hands to subprocess.run
     seen = []
-    real_run = helm_mod._Command.run
+    real_run = helm_mod.subprocess.run
 
-    async def spy(self, command, input=None):  # noqa: A002
-        seen.append((list(map(str, command)), input))
-        return await real_run(self, command, input)
+    def spy(argv, *args, input=None, **kwargs):  # noqa: A002
+        seen.append((list(map(str, argv)), input))
+        return real_run(argv, *args, input=input, **kwargs)
 
-    monkeypatch.setattr(helm_mod._Command, "run", spy)
+    monkeypatch.setattr(helm_mod.subprocess, "run", spy)
     out = real_helm.template(_chart(tmp_path), release="r", values={"big": 42})
     assert 'big: "42"' in out
     argv, stdin = seen[-1]

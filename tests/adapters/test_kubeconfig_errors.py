@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.deploy.kube import Kube, KubeError
+from toolkit.adapters.kube import Kube, KubeError
 
 
 @pytest.mark.parametrize(("text", "cause"), [

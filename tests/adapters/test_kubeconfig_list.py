@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from toolkit.deploy.config import CatalogConfig, resolve_settings
+from toolkit.config import resolve
 
 pytestmark = pytest.mark.cluster
 
@@ -20,14 +20,15 @@ current-context: elsewhere
 """
 
 
-def test_kubeconfig_list_reaches_a_context_of_the_second_file(tmp_path, monkeypatch, cluster, namespace):
+def test_kubeconfig_list_reaches_a_context_of_the_second_file(tmp_path, monkeypatch, helm_bin, cluster,
+                                                               namespace):
     first = tmp_path / "first"
     first.write_text(ELSEWHERE)
     monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{cluster.kubeconfig}")
-    settings = resolve_settings(context=cluster.context, catalog_config=CatalogConfig("oci://unused.example/c", "test"))
-    assert settings.kubeconfig is None
+    config = resolve(catalog="oci://unused.example/c", context=cluster.context, helm=helm_bin)
+    assert config.cluster.kubeconfig is None  # the list is left to the clients, not cut to one path
 
-    kube = settings.kube()
+    kube = config.kube()
     assert kube.server == cluster.server
     assert kube.get("v1", "Namespace", namespace, None)["metadata"]["name"] == namespace
-    assert settings.helm(registry=False).list_releases(namespace=namespace) == []
+    assert config.helm(registry=False).list_releases(namespace=namespace) == []
