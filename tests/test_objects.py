@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from toolkit.chartify.read import _load_plain, _load_ruamel, load_documents
+from toolkit.objects import _load_plain, _load_ruamel, load_documents
 from toolkit.errors import InputError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 MANIFESTS = sorted([*CORPUS.rglob("*.yaml"), *(REPO / "tests" / "chartify" / "data").glob("*.yaml"),
                     *(REPO / "examples").rglob("*.yaml")])
