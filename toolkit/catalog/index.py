@@ -470,5 +470,5 @@ def require_index(index_dir: Path) -> Index:
     index = load_index(index_dir)
     if not index.catalog:
         raise InputError(f'unable to read the catalog index in "{index_dir}": it is empty or missing',
-                         hint="run `chartkit catalog sync --from oci://HOST/NAMESPACE` first")
+                         hint="run `chartkit catalog sync --catalog oci://HOST/PATH` first")
     return index
