@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.catalog.oci import find_credentials
+from toolkit.adapters.oci import find_credentials
 from toolkit.cli import main
 from toolkit.errors import RegistryError
 
@@ -45,7 +45,7 @@ def test_bad_auth_entry_names_file_and_host(tmp_path: Path, no_env_credentials: 
 def test_cli_reports_a_bad_auth_entry_without_a_traceback(tmp_path: Path, registry, no_env_credentials: None,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     path = _config(tmp_path, registry.host, "%%%")
-    code = main(["catalog", "sync", "--from", f"{registry.url}/c-{uuid.uuid4().hex[:8]}", "--index",
+    code = main(["catalog", "sync", "--catalog", f"{registry.url}/c-{uuid.uuid4().hex[:8]}", "--index",
                  str(tmp_path / "idx"), "--ca-file", str(registry.ca_file), "--registry-config", str(path)])
     err = capsys.readouterr().err
     assert code == 1
