@@ -143,7 +143,7 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
     _done(say, t, "; ".join(f"{r.instance.namespace}/{r.instance.name}: {r.instance.version} -> {r.latest}"
                             for r in behind) + f" ({requests} registry requests)")
 
-    t = _step(say, 8, f"chartkit upgrade {options.instance} --to latest")
+    t = _step(say, 8, f"chartkit upgrade {options.instance} --version latest")
     _done(say, t, upgrade(config, UpgradeOptions(instance=options.instance, namespace=namespace,
                                                  version="latest")).line())
 

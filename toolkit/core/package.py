@@ -133,9 +133,7 @@ def _resolve_version(chart: Path, meta: dict, options: PackageOptions,
     if options.version:
         return str(SemVer.parse(options.version))
     if options.bump:
-        if catalog_versions is None:
-            raise InputError(f'unable to bump the version of "{chart}": no catalog given',
-                             hint="pass --catalog oci://HOST/NAMESPACE (or set CHARTKIT_CATALOG)")
+        assert catalog_versions is not None, "_catalog() refuses --bump without a catalog"
         return next_version(catalog_versions(), Bump(options.bump), initial=str(meta["version"]))
     return str(SemVer.parse(str(meta["version"])))
 
