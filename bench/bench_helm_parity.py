@@ -97,7 +97,8 @@ def pair(results: dict, key: str, ours: list[list[str]], theirs: list[list[str]]
 
 def clone_releases(kube, source_ns: str, release: str, count: int, prefix: str) -> list[str]:
     """``count`` copies of one helm release record under new names, in 10 namespaces (what both tools list)."""
-    secret = kube.list("v1", "Secret", source_ns, selector=f"owner=helm,name={release}")[0]
+    # the deployed revision: the source may have been upgraded, and a clone of a superseded one lists differently
+    secret = kube.list("v1", "Secret", source_ns, selector=f"owner=helm,name={release},status=deployed")[0]
     record = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret["data"]["release"]))))
     namespaces = [f"{prefix}-{i}" for i in range(10)]
     for ns in namespaces:
@@ -146,31 +147,31 @@ def main() -> int:
     ref = f"{catalog}/web"
     results: dict = {"machine": os.uname().nodename, "cpus": os.cpu_count(), "runs": args.runs}
     n = args.runs
-
-    pair(results, "install",
-         [[*ck, "install", f"i{i}", "web", "-n", ours_ns, *catalog_flags, *cluster_flags] for i in range(n)],
-         [[helm, "install", f"h{i}", ref, "--version", "1.0.0", "-n", theirs_ns, "--wait", "--ca-file",
-           str(registry.ca_file), *cluster_flags] for i in range(n)], env)
-    pair(results, "upgrade",
-         [[*ck, "upgrade", "i0", "-n", ours_ns, "--set", f"message=m{i}", *catalog_flags, *cluster_flags]
-          for i in range(n)],
-         [[helm, "upgrade", "h0", ref, "--version", "1.0.0", "-n", theirs_ns, "--reuse-values", "--set",
-           f"message=m{i}", "--wait", "--ca-file", str(registry.ca_file), *cluster_flags] for i in range(n)], env)
-    pair(results, "history",
-         [[*ck, "history", "i0", "-n", ours_ns, *cluster_flags]] * n,
-         [[helm, "history", "h0", "-n", theirs_ns, *cluster_flags]] * n, env)
-    pair(results, "instances",
-         [[*ck, "instances", "-A", *catalog_flags, *cluster_flags]] * n,
-         [[helm, "list", "-A", *cluster_flags]] * n, env)
-
-    prefix = f"parity-many-{stamp}"
-    namespaces = clone_releases(kube, ours_ns, "i1", args.releases, prefix)
+    namespaces: list[str] = []
     try:
+        pair(results, "install",
+             [[*ck, "install", f"i{i}", "web", "-n", ours_ns, *catalog_flags, *cluster_flags] for i in range(n)],
+             [[helm, "install", f"h{i}", ref, "--version", "1.0.0", "-n", theirs_ns, "--wait", "--ca-file",
+               str(registry.ca_file), *cluster_flags] for i in range(n)], env)
+        pair(results, "upgrade",
+             [[*ck, "upgrade", "i0", "-n", ours_ns, "--set", f"message=m{i}", *catalog_flags, *cluster_flags]
+              for i in range(n)],
+             [[helm, "upgrade", "h0", ref, "--version", "1.0.0", "-n", theirs_ns, "--reuse-values", "--set",
+               f"message=m{i}", "--wait", "--ca-file", str(registry.ca_file), *cluster_flags] for i in range(n)], env)
+        pair(results, "history",
+             [[*ck, "history", "i0", "-n", ours_ns, *cluster_flags]] * n,
+             [[helm, "history", "h0", "-n", theirs_ns, *cluster_flags]] * n, env)
+        pair(results, "instances",
+             [[*ck, "instances", "-A", *catalog_flags, *cluster_flags]] * n,
+             [[helm, "list", "-A", *cluster_flags]] * n, env)
+        # i1 was only installed (one deployed revision) when there are two runs or more
+        namespaces = clone_releases(kube, ours_ns, "i1" if n > 1 else "i0", args.releases, f"parity-many-{stamp}")
         results["releases_listed"] = args.releases
         pair(results, "instances_1000",
              [[*ck, "instances", "-A", *catalog_flags, *cluster_flags]] * n,
              [[helm, "list", "-A", *cluster_flags]] * n, env)
     finally:
+        # every namespace this run made goes, whichever step failed
         for ns in [*namespaces, ours_ns, theirs_ns]:
             kube.delete("v1", "Namespace", ns)
     results["met"] = {k: results[k]["ratio"] <= TARGETS[k] for k in TARGETS}
