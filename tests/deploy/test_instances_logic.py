@@ -99,7 +99,14 @@ def test_compute_outdated_flags_exactly_older_versions():
     ([{"revision": 1, "status": "pending-install"}], RecoveryAction.UNINSTALL, None),
     ([{"revision": 1, "status": "failed"}, {"revision": 2, "status": "pending-upgrade"}], RecoveryAction.UNINSTALL, None),
     ([{"revision": 1, "status": "deployed"}], RecoveryAction.NONE, None),
-], ids=["upgrade-stuck", "rollback-stuck", "install-stuck", "never-deployed", "healthy"])
+    # an upgrade failed, then helm's automatic rollback failed too: nothing is deployed any more
+    ([{"revision": 1, "status": "superseded"}, {"revision": 2, "status": "failed"},
+      {"revision": 3, "status": "failed"}], RecoveryAction.ROLLBACK, 1),
+    # a failed attempt while the older revision still serves: nothing to repair
+    ([{"revision": 1, "status": "deployed"}, {"revision": 2, "status": "failed"}], RecoveryAction.NONE, None),
+    ([{"revision": 1, "status": "failed"}], RecoveryAction.NONE, None),
+], ids=["upgrade-stuck", "rollback-stuck", "install-stuck", "never-deployed", "healthy", "failed-after-failed-rollback",
+        "failed-attempt-while-serving", "failed-install"])
 def test_plan_recovery(history, action, revision):
     plan = plan_recovery(history)
     assert (plan.action, plan.revision) == (action, revision)

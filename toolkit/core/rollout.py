@@ -182,7 +182,7 @@ class _Rollout:
         except ChartkitError as exc:
             log.error("abort of %s/%s incomplete: %s", self.namespace, self.name, exc)
             raise DeployError(f'unable to abort the rollout of "{self.namespace}/{self.name}": {exc.message}',
-                              hint=f"`chartkit rollout {self.name} -n {self.namespace} --abort` retries") from exc
+                              hint=f"`chartkit rollout abort {self.name} -n {self.namespace}` retries") from exc
 
     def _do(self, step: StepKind | Step) -> str:
         kind = step.kind if isinstance(step, Step) else step
@@ -333,7 +333,7 @@ def rollout(config: Config, options: RolloutOptions, *, progress: Progress | Non
     if current and Phase(current.get("phase", "complete")).in_progress:
         raise DeployError(f'unable to roll out "{namespace}/{name}": a {current.get("strategy")} rollout '
                           f'to {current.get("to")} is {current.get("phase")}',
-                          hint=f"end it with `chartkit rollout {name} -n {namespace} --promote` or `--abort`")
+                          hint=f"end it with `chartkit rollout promote {name} -n {namespace}` or `rollout abort`")
     if strategy.kind is not Strategy.ROLLING:
         run.blue = _service(release_objects(config, name, namespace), name, namespace)
     run.run(plan(strategy))
