@@ -1,6 +1,8 @@
 """invoke tasks: setup, up/down/status, test, bench, package, publish, deploy, demo.
 
-Tasks only parse arguments and call chartkit's core (or its CLI); failures raise ``Exit`` with one line.
+Every task runs a front door as a user would — the ``chartkit`` CLI (``python -m toolkit.cli``) or the demo
+scenario (``python -m toolkit.scenario``) — with its arguments quoted by ``shlex.join``; no task holds a rule of
+its own. A failure raises ``Exit`` with one line.
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ import sys
 from invoke import Exit, task
 
 PY = sys.executable
+CHARTKIT = [PY, "-m", "toolkit.cli"]
+
+
+def _chartkit(c, *args: str, what: str) -> None:
+    """Run one chartkit command; its own one-line error is already on stderr when it fails."""
+    if not c.run(shlex.join([*CHARTKIT, *args]), warn=True, pty=False).ok:
+        raise Exit(f"unable to {what} (see above)", code=1)
 
 
 # --- setup & tests ------------------------------------------------------------------------------------------
@@ -43,21 +52,20 @@ def test(c, k="", x=False):
             "json": "print the environment as JSON afterwards"})
 def up(c, cluster=True, json=False):
     """Build (first time: helm ~3 min, control plane 10-20 min) and start the local registry and cluster."""
-    args = ([] if cluster else ["--no-cluster"]) + (["--json"] if json else [])
-    if not c.run(f"{PY} -m toolkit.cli up {' '.join(args)}", warn=True, pty=False).ok:
-        raise Exit("unable to bring the local environment up (see above)", code=1)
+    _chartkit(c, "up", *([] if cluster else ["--no-cluster"]), *(["--json"] if json else []),
+              what="bring the local environment up")
 
 
 @task(help={"keep_data": "keep certificates, registry blobs and etcd data"})
 def down(c, keep_data=False):
     """Stop the local registry and cluster (by pid) and remove their state."""
-    c.run(f"{PY} -m toolkit.cli down {'--keep-data' if keep_data else ''}", pty=False)
+    _chartkit(c, "down", *(["--keep-data"] if keep_data else []), what="stop the local environment")
 
 
 @task(help={"json": "machine-readable output"})
 def status(c, json=False):
     """Show what runs where: helm, the registry, the cluster (same as `chartkit env`)."""
-    c.run(f"{PY} -m toolkit.cli env {'--json' if json else ''}", pty=False)
+    _chartkit(c, "env", *(["--json"] if json else []), what="show the local environment")
 
 
 # --- catalog ------------------------------------------------------------------------------------------------
@@ -85,27 +93,25 @@ def package(c, chart="", bump="", version="", out="out/packages", sign_key="", c
         args += ["--sign", "--key", sign_key] if sign_key else []
         args += ["--catalog", catalog] if catalog else []
         # shlex.join: chart paths with spaces and --key "Ops <ops@example.org>" reach the CLI as one argument
-        if not c.run(shlex.join([PY, "-m", "toolkit.cli", "package", *args]), warn=True, pty=False).ok:
-            raise Exit(f"unable to package {chart_dir} (see above)", code=1)
+        _chartkit(c, "package", *args, what=f"package {chart_dir}")
 
 
-@task(help={"to": "oci://HOST/NAMESPACE (default: flag, CHARTKIT_CATALOG, .chartkit.yaml, user config, local)",
+@task(help={"catalog": "oci://HOST/PATH (default: CHARTKIT_CATALOG, .chartkit.yaml, user config, local)",
             "out": "directory of the packages to publish (default out/packages)",
             "chart": "chart directory to package first (default: every chart under charts/)",
             "bump": "major|minor|patch|prerelease", "version": "explicit version",
             "sign_key": "GnuPG key to sign with (writes .prov)"})
-def publish(c, to="", out="out/packages", chart="", bump="", version="", sign_key=""):
+def publish(c, catalog="", out="out/packages", chart="", bump="", version="", sign_key=""):
     """Package (versions checked against the publish target), publish, and update repo-index/ with what landed."""
     import glob
 
-    # not pre=[package]: that would check versions against the default catalog, not the one --to names
-    package(c, chart=chart, bump=bump, version=version, out=out, sign_key=sign_key, catalog=to)
+    # not pre=[package]: that would check versions against the default catalog, not the one --catalog names
+    package(c, chart=chart, bump=bump, version=version, out=out, sign_key=sign_key, catalog=catalog)
     packages = sorted(glob.glob(f"{glob.escape(out)}/*.tgz"))
     if not packages:
         raise Exit(f"unable to publish: no packages in {out}", code=1)
-    args = packages + (["--to", to] if to else [])
-    if not c.run(shlex.join([PY, "-m", "toolkit.cli", "publish", *args]), warn=True, pty=False).ok:
-        raise Exit("unable to publish every package (see above); re-run to finish", code=1)
+    _chartkit(c, "publish", *packages, *(["--catalog", catalog] if catalog else []),
+              what="publish every package; re-run to finish")
 
 
 
@@ -113,39 +119,27 @@ def publish(c, to="", out="out/packages", chart="", bump="", version="", sign_ke
 
 @task(help={"instance": "instance (release) name", "type": "catalog type, TYPE or TYPE@VERSION",
             "namespace": "namespace (default default)", "set": "K=V values (repeatable)",
-            "values": "values files (repeatable)", "catalog": "oci://HOST/NAMESPACE (default: see chartkit install -h)"},
+            "values": "values files (repeatable)", "catalog": "oci://HOST/PATH (default: see chartkit install -h)"},
       iterable=["set", "values"])
 def deploy(c, instance, type, namespace="default", set=None, values=None, catalog=""):  # noqa: A002 - flag names
-    """Install the instance, or upgrade it to the asked (default newest) version of its type; values checked first."""
-    from pathlib import Path
-
-    from toolkit.deploy import instances
-    from toolkit.deploy.config import resolve_settings
-    from toolkit.errors import ChartkitError
-
-    options = instances.InstanceOptions(namespace=namespace, sets=tuple(set or ()),
-                                        values_files=tuple(Path(v) for v in values or ()))
-    try:
-        result = instances.deploy(resolve_settings(catalog=catalog or None), instance, type, options, progress=print)
-    except ChartkitError as exc:
-        raise Exit(str(exc), code=1) from exc
-    print(result.line())
+    """Install the instance, or upgrade it to the asked (default newest) version of its type: `chartkit deploy`."""
+    args = [instance, type, "-n", namespace]
+    args += [arg for item in set or () for arg in ("--set", item)]
+    args += [arg for item in values or () for arg in ("-f", item)]
+    args += ["--catalog", catalog] if catalog else []
+    _chartkit(c, "deploy", *args, what=f"deploy {type} as {namespace}/{instance}")
 
 
 # --- demo & bench -------------------------------------------------------------------------------------------
 
 @task(help={"examples": "the sample app's manifests (default examples/chat)", "work": "output directory"})
 def demo(c, examples="examples/chat", work="out/demo"):
-    """The story end to end on the local env: live app → chartify → publish → install → outdated → upgrade → drift."""
-    from pathlib import Path
+    """The story end to end on the local env: live app → chartify → publish → install → outdated → upgrade → drift.
 
-    from toolkit.demo import DemoOptions, run
-    from toolkit.errors import ChartkitError
-
-    try:
-        run(DemoOptions(examples=Path(examples), work=Path(work)), say=print)
-    except ChartkitError as exc:
-        raise Exit(f"demo failed: {exc}", code=1) from exc
+    Builds what it needs first (helm, the control plane, kwok), with a progress line per build."""
+    if not c.run(shlex.join([PY, "-m", "toolkit.scenario", "--examples", examples, "--work", work]), warn=True,
+                 pty=False).ok:
+        raise Exit("demo failed (see above)", code=1)
 
 
 BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade")

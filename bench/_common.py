@@ -20,18 +20,30 @@ def registry():
     return localenv.start_registry()
 
 
-def local_deploy(prefix: str, timeout: str = "5m"):
-    """Registry, cluster, a fresh catalog repository and the adapters the instance benchmarks drive."""
+def catalog_config(info, prefix: str):
+    """A fresh catalog repository on the local registry, as the one configuration (catalog only, local helm)."""
     from toolkit import localenv
-    from toolkit.deploy.config import CatalogConfig, Settings
-    from toolkit.deploy.helm import Helm
-    from toolkit.deploy.kube import Kube
+    from toolkit.config import CatalogRef, CatalogURL, Config
+
+    catalog = CatalogRef(CatalogURL.parse(f"{info.url}/{namespace(prefix)}"), "bench", info.ca_file,
+                         info.registry_config)
+    # helm is looked up when first used (packaging), so timing a publish never includes finding helm
+    return Config(catalog, helm_fallback=localenv.ensure_helm)
+
+
+def local_deploy(prefix: str, timeout: str = "5m"):
+    """Registry, cluster, a fresh catalog repository, the one configuration over them, and the adapters the
+    instance benchmarks drive: (registry info, cluster info, CatalogRef, Config, Helm, Kube)."""
+    from toolkit import localenv
+    from toolkit.adapters.helm import Helm
+    from toolkit.config import ClusterRef, Config
 
     info, cluster = registry(), localenv.start_cluster()
-    catalog = CatalogConfig(f"{info.url}/{namespace(prefix)}", "bench", info.ca_file, info.registry_config)
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context, timeout)
-    return (info, cluster, catalog, settings, Helm(localenv.helm_config(registry=info, cluster=cluster)),
-            Kube(cluster.kubeconfig, cluster.context))
+    catalog = catalog_config(info, prefix).catalog
+    config = Config(catalog, ClusterRef(cluster.kubeconfig, cluster.context, "local cluster"),
+                    helm_binary=localenv.ensure_helm(), timeout=timeout)
+    return (info, cluster, catalog, config, Helm(localenv.helm_config(registry=info, cluster=cluster)),
+            config.kube())
 
 
 def namespace(prefix: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import namespace, registry, save, timed, write_package  # noqa: E402
+from bench._common import catalog_config, registry, save, timed, write_package  # noqa: E402
 
 
 def main() -> int:
@@ -23,12 +23,14 @@ def main() -> int:
     parser.add_argument("--versions", type=int, default=25)
     args = parser.parse_args()
 
-    from toolkit.catalog.index import load_index, sync
-    from toolkit.catalog.oci import Registry
-    from toolkit.catalog.publish import PublishOptions, publish
+    from toolkit.adapters.oci import Registry
+    from toolkit.catalog.index import load_index
+    from toolkit.core.publish import PublishOptions, publish
+    from toolkit.core.sync import SyncOptions, sync
 
     info = registry()
-    catalog = f"{info.url}/{namespace('bench-sync')}"
+    config = catalog_config(info, "bench-sync")
+    catalog = str(config.catalog.url)
     results: dict = {"types": args.types, "versions": args.types * args.versions, "catalog": catalog}
 
     def client() -> Registry:
@@ -39,23 +41,22 @@ def main() -> int:
         paths = [write_package(pkgs, f"type{t:02d}", f"1.{v}.0") for t in range(args.types)
                  for v in range(args.versions)]
         with timed(results, "setup_publish_s"):
-            publish(paths, PublishOptions(to=catalog, ca_file=info.ca_file, registry_config=info.registry_config,
-                                          workers=8)).raise_for_errors()
+            publish(config, PublishOptions(packages=tuple(paths), workers=8)).raise_for_errors()
         index_dir = Path(tmp) / "repo-index"
+        options = SyncOptions(index_dir=index_dir)
         with client() as reg, timed(results, "full_sync_s"):
-            full = sync(catalog, index_dir, registry=reg)
+            full = sync(config, options, registry=reg)
         results["full_sync_requests"] = full.requests
         assert full.versions == len(paths), full.versions
 
         with client() as reg, timed(results, "noop_sync_s"):
-            noop = sync(catalog, index_dir, registry=reg)
+            noop = sync(config, options, registry=reg)
         results["noop_sync_requests"] = noop.requests
 
         new = write_package(pkgs / "new", "type00", "9.0.0")
-        publish([new], PublishOptions(to=catalog, ca_file=info.ca_file,
-                                      registry_config=info.registry_config)).raise_for_errors()
+        publish(config, PublishOptions(packages=(new,))).raise_for_errors()
         with client() as reg, timed(results, "incremental_sync_s"):
-            incremental = sync(catalog, index_dir, registry=reg)
+            incremental = sync(config, options, registry=reg)
         results["incremental_sync_requests"] = incremental.requests
         assert incremental.added == ["type00:9.0.0"], incremental.added
         results["index_bytes"] = (index_dir / "index.json").stat().st_size

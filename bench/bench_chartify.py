@@ -65,9 +65,9 @@ def time_runs(commands: dict[str, list[str]], outputs: dict[str, Path], runs: in
 
 
 def helmify_fidelity(chart: Path, source: list[Any], namespace: str, helm: Any) -> dict[str, Any]:
-    from toolkit.chartify.read import identity_key
-    from toolkit.chartify.verify import compare, parse_rendered
+    from toolkit.chartify.verify import compare
     from toolkit.errors import HelmError, InputError
+    from toolkit.objects import identity_key, parse_manifest
 
     release = chart.name
     result: dict[str, Any] = {}
@@ -77,7 +77,7 @@ def helmify_fidelity(chart: Path, source: list[Any], namespace: str, helm: Any) 
     except HelmError as exc:
         result["lint_strict"] = f"fail: {exc.message[:160]}"
     try:
-        rendered = parse_rendered(helm.template(chart, release=release, namespace=namespace), str(chart))
+        rendered = parse_manifest(helm.template(chart, release=release, namespace=namespace), str(chart))
     except HelmError as exc:
         return {**result, "render": f"fail: {exc.message[:200]}", "strict_equal": 0, "aligned_equal": 0,
                 "total": len(source)}
@@ -112,8 +112,10 @@ def helmify_fidelity(chart: Path, source: list[Any], namespace: str, helm: Any) 
 
 
 def bench_input(label: str, source: Path, runs: int, work: Path, helm: Any) -> dict[str, Any]:
-    from toolkit.chartify import ChartifyOptions, chartify, load_source
+    from toolkit.chartify import load_source
     from toolkit.chartify.params import main_namespace
+    from toolkit.config import resolve
+    from toolkit.core.chartify import ChartifyOptions, chartify
 
     name = "bench"
     ours, theirs = work / label / "chartkit" / name, work / label / "helmify" / name
@@ -130,7 +132,8 @@ def bench_input(label: str, source: Path, runs: int, work: Path, helm: Any) -> d
     with_verify = time.perf_counter() - start
     objects, _ = load_source([str(source)])
     namespace = main_namespace([o.obj for o in objects]) or "default"
-    ours_result = chartify([str(source)], ChartifyOptions(name=name, output=ours), helm=helm).verification
+    config = resolve(helm=helm.executable)  # chartify needs only helm: the catalog and cluster are never resolved
+    ours_result = chartify(config, [str(source)], ChartifyOptions(name=name, output=ours)).verification
     median = {k: statistics.median(v) for k, v in times.items()}
     return {
         "input": str(source.relative_to(REPO.parent) if source.is_relative_to(REPO.parent) else source.name),
@@ -155,9 +158,11 @@ def main() -> int:
     args = parser.parse_args()
     from synth_app import write as write_synthetic
 
-    from toolkit.deploy.helm import Helm
+    from toolkit.adapters.helm import Helm, HelmConfig, find_helm
+    from toolkit.localenv import paths
 
-    helm = Helm()
+    # helm as the CLI finds it: CHARTKIT_HELM, PATH, then the local build
+    helm = Helm(HelmConfig(executable=find_helm(fallback=paths.helm_binary())))
     work = Path(tempfile.mkdtemp(prefix="bench-chartify-"))
     try:
         inputs = {"largest-corpus": largest_corpus_file(),

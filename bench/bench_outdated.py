@@ -49,29 +49,30 @@ def main() -> int:
     parser.add_argument("--types", type=int, default=10)
     args = parser.parse_args()
 
-    from toolkit.catalog.index import open_registry, resolve
-    from toolkit.catalog.publish import PublishOptions, publish
+    from toolkit.catalog.index import resolve
     from toolkit.catalog.versions import tag_to_version
-    from toolkit.deploy import instances
+    from toolkit.core.instances import InstancesOptions, instances
+    from toolkit.core.outdated import OutdatedOptions, outdated
+    from toolkit.core.publish import PublishOptions, publish
+    from toolkit.deploy.origin import Origin
+    from toolkit.deploy.outdated import CatalogVersion, newest_version
 
-    info, cluster, catalog, settings, helm, kube = local_deploy("bench-outdated")
+    info, cluster, catalog, config, helm, kube = local_deploy("bench-outdated")
     ns = namespace("bench-outdated")
     kube.create_namespace(ns)
     types = [f"svc{i:02d}" for i in range(args.types)]
-    results: dict = {"instances": args.instances, "types": args.types, "catalog": catalog.url}
+    results: dict = {"instances": args.instances, "types": args.types, "catalog": str(catalog.url)}
     try:
         with tempfile.TemporaryDirectory(prefix="chartkit-bench-") as tmp:
             packages = [installable_package(Path(tmp), t, v) for t in types for v in VERSIONS]
-            publish(packages, PublishOptions(to=catalog.url, ca_file=info.ca_file,
-                                             registry_config=info.registry_config)).raise_for_errors()
-            origins = {(t, v): resolve(catalog.url, t, v, ca_file=info.ca_file, registry_config=info.registry_config)
-                       for t in types for v in VERSIONS}
+            publish(config, PublishOptions(packages=tuple(packages))).raise_for_errors()
+            origins = {(t, v): resolve(catalog, t, v) for t in types for v in VERSIONS}
             by_name = {(p.name.rsplit("-", 1)[0], p.name.rsplit("-", 1)[1][:-4]): p for p in packages}
 
             def install(i: int) -> None:
                 type_name, version = types[i % len(types)], VERSIONS[i % len(VERSIONS)]
                 found = origins[(type_name, version)]
-                origin = instances.Origin(catalog.url, type_name, version, found.digest)
+                origin = Origin(str(catalog.url), type_name, version, found.digest)
                 helm.install_or_upgrade(f"i{i:03d}", by_name[(type_name, version)], namespace=ns,
                                         labels=origin.labels(), wait=False, rollback_on_failure=False)
 
@@ -80,20 +81,21 @@ def main() -> int:
 
         # chartkit: one list of release records, one tag list per type
         start = time.perf_counter()
-        rows, requests = instances.outdated(settings, namespace=ns)
+        report = outdated(config, OutdatedOptions(namespace=ns))
+        rows, requests = report.rows, report.registry_requests
         results["chartkit_s"] = round(time.perf_counter() - start, 3)
         results["chartkit_registry_requests"] = requests
         results["chartkit_outdated"] = sum(r.outdated for r in rows)
 
         # peer: the same instances, one registry lookup per instance
         start = time.perf_counter()
-        found = instances.list_instances(settings, namespace=ns)
-        url, reg = open_registry(catalog.url, ca_file=info.ca_file, registry_config=info.registry_config)
+        found = instances(config, InstancesOptions(namespace=ns))
+        url, reg = catalog.url, catalog.registry()
         with reg:
             outdated = 0
             for inst in found:
                 versions = [v for v in (tag_to_version(t) for t in reg.tags(url.repository(inst.type))) if v]
-                latest = instances.newest_version(instances.CatalogVersion(v) for v in versions)
+                latest = newest_version(CatalogVersion(v) for v in versions)
                 outdated += bool(latest and latest.version != inst.version)
             results["per_instance_registry_requests"] = reg.requests
         results["per_instance_s"] = round(time.perf_counter() - start, 3)

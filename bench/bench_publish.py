@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import namespace, registry, save, timed  # noqa: E402
+from bench._common import catalog_config, namespace, registry, save, timed  # noqa: E402
 
 
 def main() -> int:
@@ -29,12 +29,13 @@ def main() -> int:
     args = parser.parse_args()
 
     from toolkit import localenv
-    from toolkit.catalog.package import PackageOptions, package
-    from toolkit.catalog.publish import PublishOptions, publish
-    from toolkit.deploy.helm import Helm
+    from toolkit.adapters.helm import Helm
+    from toolkit.core.package import PackageOptions, package
+    from toolkit.core.publish import PublishOptions, publish
 
     info = registry()
     helm = Helm(localenv.helm_config(registry=info))
+    packaging = catalog_config(info, "bench-pkg")  # offline: the catalog is not consulted while packaging
     env = helm.config.env()
     results: dict = {"count": args.count, "workers": args.workers, "rounds": args.rounds, "registry": info.host}
     with tempfile.TemporaryDirectory(prefix="chartkit-bench-") as tmp:
@@ -43,7 +44,8 @@ def main() -> int:
         subprocess.run([str(helm.executable), "create", str(chart)], check=True, capture_output=True)
         out = Path(tmp) / "pkgs"
         with timed(results, "package_s"):
-            paths = [package(chart, PackageOptions(version=f"1.0.{i}", destination=out), helm=helm).path
+            paths = [package(packaging, PackageOptions(chart=chart, version=f"1.0.{i}", destination=out,
+                                                       offline=True)).path
                      for i in range(args.count)]
 
         def helm_loop() -> None:
@@ -53,13 +55,13 @@ def main() -> int:
                                check=True, capture_output=True, env=env)
 
         def chartkit_library() -> None:
-            report = publish(paths, PublishOptions(to=f"{info.url}/{namespace('bench-ck')}", ca_file=info.ca_file,
-                                                   registry_config=info.registry_config, workers=args.workers))
+            report = publish(catalog_config(info, "bench-ck"), PublishOptions(packages=tuple(paths),
+                                                                              workers=args.workers))
             report.raise_for_errors()
             results["chartkit_requests"] = report.requests
 
         def chartkit_cli() -> None:
-            subprocess.run([sys.executable, "-m", "toolkit.cli", "publish", *map(str, paths), "--to",
+            subprocess.run([sys.executable, "-m", "toolkit.cli", "publish", *map(str, paths), "--catalog",
                             f"{info.url}/{namespace('bench-cli')}", "--ca-file", str(info.ca_file),
                             "--registry-config", str(info.registry_config), "--no-index",
                             "--workers", str(args.workers)], check=True, capture_output=True, env=dict(os.environ))
@@ -75,12 +77,11 @@ def main() -> int:
                 totals[key] += results[f"round{round_no}_{key}"]
         results.update({k: round(v, 3) for k, v in totals.items()})
 
-        lib_ns = f"{info.url}/{namespace('bench-ck')}"
-        publish(paths, PublishOptions(to=lib_ns, ca_file=info.ca_file, registry_config=info.registry_config,
-                                      workers=args.workers)).raise_for_errors()
+        lib = catalog_config(info, "bench-ck")
+        options = PublishOptions(packages=tuple(paths), workers=args.workers)
+        publish(lib, options).raise_for_errors()
         with timed(results, "chartkit_republish_noop_s"):
-            again = publish(paths, PublishOptions(to=lib_ns, ca_file=info.ca_file,
-                                                  registry_config=info.registry_config, workers=args.workers))
+            again = publish(lib, options)
         assert all(r.status.value == "already published" for r in again.results)
 
     results["speedup_library"] = round(results["helm_push_loop_s"] / results["chartkit_library_s"], 1)

@@ -50,42 +50,46 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    from toolkit.catalog.package import PackageOptions, package
-    from toolkit.catalog.publish import PublishOptions, publish
-    from toolkit.deploy import instances
-    from toolkit.deploy.helm import run_plain
+    from toolkit.adapters.helm import run_plain
+    from toolkit.core.install import InstallOptions, install
+    from toolkit.core.instances import InstancesOptions, instances
+    from toolkit.core.package import PackageOptions, package
+    from toolkit.core.publish import PublishOptions, publish
+    from toolkit.core.upgrade_all import UpgradeAllOptions, upgrade_all
 
-    info, cluster, catalog, settings, helm, kube = local_deploy("bench-upgrade")
+    info, cluster, catalog, config, helm, kube = local_deploy("bench-upgrade")
     ours, theirs = namespace("bench-up-chartkit"), namespace("bench-up-helm")
     results: dict = {"instances": args.instances, "concurrency": args.concurrency}
     try:
         with tempfile.TemporaryDirectory(prefix="chartkit-bench-") as tmp:
             def ship(version: str) -> None:
-                pkg = package(write_chart(Path(tmp), version), PackageOptions(destination=Path(tmp)), helm=helm)
-                publish([pkg.path], PublishOptions(to=catalog.url, ca_file=info.ca_file,
-                                                   registry_config=info.registry_config)).raise_for_errors()
+                pkg = package(config, PackageOptions(chart=write_chart(Path(tmp), version), destination=Path(tmp),
+                                                     offline=True))
+                publish(config, PublishOptions(packages=(pkg.path,))).raise_for_errors()
 
             ship("1.0.0")
             with timed(results, "setup_install_s"), ThreadPoolExecutor(4) as pool:
                 jobs = [(name, ns) for ns in (ours, theirs) for name in (f"web{i:02d}" for i in range(args.instances))]
-                list(pool.map(lambda job: instances.install(settings, job[0], "web@1.0.0",
-                                                            instances.InstanceOptions(namespace=job[1])), jobs))
+                list(pool.map(lambda job: install(config, InstallOptions(instance=job[0], type_ref="web@1.0.0",
+                                                                         namespace=job[1])), jobs))
             ship("1.1.0")
 
         start = time.perf_counter()
-        outcomes = instances.upgrade_all_of(settings, "web", to="1.1.0", namespace=ours, concurrency=args.concurrency)
+        outcomes = upgrade_all(config, UpgradeAllOptions(type="web", version="1.1.0", namespace=ours,
+                                                         concurrency=args.concurrency))
         results["chartkit_s"] = round(time.perf_counter() - start, 3)
         assert len(outcomes) == args.instances and all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
 
         env = helm.config.env()
-        ref = f"{catalog.url}/web"
+        ref = catalog.url.ref("web")
         start = time.perf_counter()
         for i in range(args.instances):
             run_plain(["upgrade", f"web{i:02d}", ref, "--version", "1.1.0", "--namespace", theirs, "--wait",
                        "--rollback-on-failure", "--reset-then-reuse-values", "--ca-file", str(info.ca_file),
-                       "--kubeconfig", str(cluster.kubeconfig), "--kube-context", cluster.context], env=env)
+                       "--kubeconfig", str(cluster.kubeconfig), "--kube-context", cluster.context], env=env,
+                      helm=helm.executable)
         results["helm_loop_s"] = round(time.perf_counter() - start, 3)
-        assert {i.version for i in instances.list_instances(settings, namespace=ours)} == {"1.1.0"}
+        assert {i.version for i in instances(config, InstancesOptions(namespace=ours))} == {"1.1.0"}
         # plain helm keeps the release labels of the previous revision: check the rolled-out objects instead
         for ns in (ours, theirs):
             images = {d["spec"]["template"]["spec"]["containers"][0]["image"]

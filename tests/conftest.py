@@ -114,7 +114,7 @@ def cluster(helm_bin: Path):
 def registry_helm(helm_bin: Path, registry):
     """A Helm wired to the local registry only (tests that need no cluster must not start one)."""
     from toolkit import localenv
-    from toolkit.deploy.helm import Helm
+    from toolkit.adapters.helm import Helm
 
     return Helm(localenv.helm_config(registry=registry))
 
@@ -123,7 +123,7 @@ def registry_helm(helm_bin: Path, registry):
 def local_helm(helm_bin: Path, registry, cluster):
     """A Helm wired to the local registry and the local cluster."""
     from toolkit import localenv
-    from toolkit.deploy.helm import Helm
+    from toolkit.adapters.helm import Helm
 
     return Helm(localenv.helm_config(registry=registry, cluster=cluster))
 
@@ -137,7 +137,7 @@ def registry_repo(registry) -> str:
 @pytest.fixture
 def kube(cluster):
     """The Kubernetes adapter on the local cluster."""
-    from toolkit.deploy.kube import Kube
+    from toolkit.adapters.kube import Kube
 
     return Kube(kubeconfig=cluster.kubeconfig, context=cluster.context)
 

@@ -7,10 +7,11 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     ├── InputError          bad user input: a file, an object, a field, a flag (chartify, values, overrides)
     ├── ChartifyError       a chart could not be generated or does not reproduce its source
     ├── CatalogError        packaging, versions, immutability, the repo-index
+    │   └── SigningError    GnuPG could not sign or export a key (toolkit/adapters/gpg.py)
     ├── DeployError         instances: install/upgrade/rollback/uninstall, drift
-    ├── HelmError           the helm CLI failed (the adapter in toolkit/deploy/helm.py raises it)
-    ├── RegistryError       the OCI registry failed or refused (toolkit/catalog/oci.py)
-    ├── ClusterError        the Kubernetes API failed or refused
+    ├── HelmError           the helm CLI failed (toolkit/adapters/helm.py)
+    ├── RegistryError       the OCI registry failed or refused (toolkit/adapters/oci.py)
+    ├── ClusterError        the Kubernetes API or a kubeconfig failed or refused
     │   └── KubeError       one API request or the kubeconfig failed (toolkit/adapters/kube.py); status, reason
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
@@ -30,6 +31,7 @@ __all__ = [
     "KubeError",
     "LocalEnvError",
     "RegistryError",
+    "SigningError",
 ]
 
 
@@ -77,7 +79,7 @@ class RegistryError(ChartkitError):
 
 
 class ClusterError(ChartkitError):
-    """The Kubernetes API failed or refused a request."""
+    """The Kubernetes API failed or refused a request, or its kubeconfig cannot be used."""
 
 
 class KubeError(ClusterError):
@@ -91,6 +93,10 @@ class KubeError(ClusterError):
         super().__init__(message, hint=hint)
         self.status = status
         self.reason = reason
+
+
+class SigningError(CatalogError):
+    """GnuPG could not sign or export a key."""
 
 
 class LocalEnvError(ChartkitError):

@@ -218,6 +218,7 @@ ERRORS = [
     ("apiVersion: v1\nclusters: [\n  - name: x\n", r"not valid YAML at line 3, column 3: did not find expected node "
                                                      r"content", "bad-yaml"),
     ("- a\n- b\n", r"it holds a list, not a map of clusters, users and contexts", "top-level-list"),
+    ("a: 1\n---\nb: 2\n", r"it holds 2 YAML documents; a kubeconfig is one", "two-documents"),
     ("just text\n", r"it holds a string, not a map of clusters, users and contexts", "top-level-string"),
     (_doc(current="nope"), r'context "nope" is not defined \(contexts: x\)', "missing-context"),
     (_doc(current=""), r"it sets no current-context", "no-current-context"),
@@ -302,10 +303,10 @@ def test_an_entry_error_names_the_file_that_holds_the_entry(tmp_path):
         load(environ={"KUBECONFIG": f"{first}{os.pathsep}{second}"})
 
 
-def test_binary_garbage_is_a_yaml_error_not_a_decode_traceback(tmp_path):
+def test_binary_garbage_is_one_line_not_a_decode_traceback(tmp_path):
     path = tmp_path / "kubeconfig"
     path.write_bytes(b"\x00\x01\x02\xff\xfe garbage")
-    with pytest.raises(KubeError, match=rf'^unable to load kubeconfig "{path}": not valid YAML'):
+    with pytest.raises(KubeError, match=rf'^unable to load kubeconfig "{path}": not UTF-8 text \(byte 3\)'):
         load(path)
 
 

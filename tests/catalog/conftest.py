@@ -1,4 +1,5 @@
-"""Catalog test helpers: small real charts written to tmp_path, registry clients and catalog URLs."""
+"""Catalog test helpers: small real charts written to tmp_path, registry clients, catalog URLs and the one
+configuration operations run with."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from toolkit.config import Config, resolve
 
 SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -74,7 +77,7 @@ def catalog(registry) -> str:
 
 @pytest.fixture
 def reg(registry):
-    from toolkit.catalog.oci import Registry
+    from toolkit.adapters.oci import Registry
 
     with Registry(registry.host, ca_file=registry.ca_file, registry_config=registry.registry_config) as client:
         yield client
@@ -86,3 +89,18 @@ def registry_env(registry, monkeypatch):
     monkeypatch.setenv("CHARTKIT_REGISTRY_CA", str(registry.ca_file))
     monkeypatch.setenv("HELM_REGISTRY_CONFIG", str(registry.registry_config))
     return registry
+
+
+@pytest.fixture
+def config_for(helm_bin: Path, tmp_path: Path) -> Callable[..., Config]:
+    """The configuration an operation runs with, resolved as a front door without a fallback would: ``catalog``
+    (None: nothing names one), the CA and credentials from the flags or the environment, the local helm build."""
+    xdg = tmp_path / "xdg-empty"  # no user config file decides for the test
+
+    def make(catalog: str | None = None, *, ca_file: Path | None = None,
+             registry_config: Path | None = None) -> Config:
+        env = {**{k: v for k, v in os.environ.items() if k != "CHARTKIT_CATALOG"}, "XDG_CONFIG_HOME": str(xdg)}
+        return resolve(catalog=catalog, ca_file=ca_file, registry_config=registry_config, helm=helm_bin, env=env,
+                       cwd=tmp_path)
+
+    return make

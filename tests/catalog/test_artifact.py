@@ -35,11 +35,11 @@ def test_metadata_follows_go_field_order_and_omits_empty_fields():
     assert list(meta["dependencies"][0]["import-values"][0]) == ["child", "parent"]
 
 
-def test_artifact_of_a_real_package(make_chart, registry_helm, tmp_path):
-    from toolkit.catalog.package import PackageOptions, package
+def test_artifact_of_a_real_package(make_chart, config_for, tmp_path):
+    from toolkit.core.package import PackageOptions, package
 
-    result = package(make_chart("web", "1.2.3+build.1"), PackageOptions(destination=tmp_path / "out"),
-                     helm=registry_helm)
+    result = package(config_for(), PackageOptions(chart=make_chart("web", "1.2.3+build.1"),
+                                                  destination=tmp_path / "out"))
     os.utime(result.path, (1700000000, 1700000000))
     prov = tmp_path / "fake.prov"
     prov.write_text("not a real signature, only its layer placement matters here")

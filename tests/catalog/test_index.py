@@ -7,24 +7,26 @@ import json
 import jsonschema
 import pytest
 
-from toolkit.catalog.index import latest_versions, load_index, resolve, schema_path, sync
-from toolkit.catalog.oci import CatalogURL, Registry
-from toolkit.catalog.package import PackageOptions, package
-from toolkit.catalog.publish import PublishOptions, publish
+from toolkit.adapters.oci import Registry
+from toolkit.catalog.index import latest_versions, load_index, resolve, schema_path
 from toolkit.cli import main
+from toolkit.config import CatalogURL
+from toolkit.core.package import PackageOptions, package
+from toolkit.core.publish import PublishOptions, publish
+from toolkit.core.sync import SyncOptions, sync
 from toolkit.errors import CatalogError
 
 pytestmark = pytest.mark.registry
 
 
 @pytest.fixture
-def published(make_chart, registry_helm, registry_env, catalog, tmp_path):
+def published(make_chart, config_for, registry_env, catalog, tmp_path):
     """web 1.0.0, 1.1.0, 1.2.0-rc.1 and api 0.1.0 published to a fresh catalog."""
     paths = []
     for name, version in (("web", "1.0.0"), ("web", "1.1.0"), ("web", "1.2.0-rc.1"), ("api", "0.1.0")):
         chart = make_chart(name, version)
-        paths.append(package(chart, PackageOptions(destination=tmp_path / "pkgs"), helm=registry_helm).path)
-    publish(paths, PublishOptions(to=catalog)).raise_for_errors()
+        paths.append(package(config_for(), PackageOptions(chart=chart, destination=tmp_path / "pkgs")).path)
+    publish(config_for(catalog), PublishOptions(packages=tuple(paths))).raise_for_errors()
     return catalog
 
 
@@ -32,7 +34,7 @@ def _client(registry) -> Registry:
     return Registry(registry.host, ca_file=registry.ca_file, registry_config=registry.registry_config)
 
 
-def test_full_then_incremental_sync_fetches_only_what_changed(published, registry, make_chart, registry_helm,
+def test_full_then_incremental_sync_fetches_only_what_changed(published, registry, make_chart, config_for,
                                                               tmp_path):
     index_dir = tmp_path / "repo-index"
     # listing the registry's repositories costs the 401 challenge + one request per _catalog page (1,000
@@ -42,7 +44,7 @@ def test_full_then_incremental_sync_fetches_only_what_changed(published, registr
         listing = lister.requests
     assert listing >= 2
     with _client(registry) as client:
-        full = sync(published, index_dir, registry=client)
+        full = sync(config_for(published), SyncOptions(index_dir=index_dir), registry=client)
     # the listing + 2 tag lists + (manifest + chart blob) per version
     assert full.requests == listing + 2 + 2 * 4
     assert sorted(full.added) == ["api:0.1.0", "web:1.0.0", "web:1.1.0", "web:1.2.0-rc.1"]
@@ -51,13 +53,13 @@ def test_full_then_incremental_sync_fetches_only_what_changed(published, registr
     assert list(data["types"]["web"]) == ["1.2.0-rc.1", "1.1.0", "1.0.0"]  # newest first
 
     with _client(registry) as client:
-        unchanged = sync(published, index_dir, registry=client)
+        unchanged = sync(config_for(published), SyncOptions(index_dir=index_dir), registry=client)
     assert unchanged.requests == listing + 2 and unchanged.added == []
 
-    new = package(make_chart("web", "1.3.0"), PackageOptions(destination=tmp_path / "new"), helm=registry_helm)
-    publish([new.path], PublishOptions(to=published)).raise_for_errors()
+    new = package(config_for(), PackageOptions(chart=make_chart("web", "1.3.0"), destination=tmp_path / "new"))
+    publish(config_for(published), PublishOptions(packages=(new.path,))).raise_for_errors()
     with _client(registry) as client:
-        incremental = sync(published, index_dir, registry=client)
+        incremental = sync(config_for(published), SyncOptions(index_dir=index_dir), registry=client)
     assert incremental.added == ["web:1.3.0"]
     assert incremental.requests == listing + 2 + 2
 
@@ -74,9 +76,10 @@ def test_full_then_incremental_sync_fetches_only_what_changed(published, registr
     assert params["image.tag"]["default"] == "1.20"
 
 
-def test_deprecation_reaches_other_clones_and_the_api(published, registry, registry_env, tmp_path, capsys):
+def test_deprecation_reaches_other_clones_and_the_api(published, registry, registry_env, config_for, tmp_path,
+                                                      capsys):
     mine, other = tmp_path / "mine", tmp_path / "other-clone"
-    assert main(["catalog", "sync", "--from", published, "--index", str(mine)]) == 0
+    assert main(["catalog", "sync", "--catalog", published, "--index", str(mine)]) == 0
     assert main(["catalog", "deprecate", "web", "1.1.0", "--catalog", published, "--index", str(mine),
                  "--reason", "CVE-0000"]) == 0
     assert "is now deprecated" in capsys.readouterr().out
@@ -85,20 +88,21 @@ def test_deprecation_reaches_other_clones_and_the_api(published, registry, regis
         tags = client.tags(CatalogURL.parse(published).repository("web"))
     assert "1.1.0.deprecated" in tags and "1.1.0" in tags  # marked, nothing deleted
     with _client(registry) as client:
-        result = sync(published, other, registry=client)
+        result = sync(config_for(published), SyncOptions(index_dir=other), registry=client)
     assert load_index(other).types["web"]["1.1.0"]["deprecated"] is True
     assert result.versions == 4  # the marker is not a version
 
-    assert latest_versions(published) == {"api": "0.1.0", "web": "1.0.0"}  # no prerelease, no deprecated
-    chosen = resolve(published, "web", "1.1.0")
+    ref = config_for(published).catalog
+    assert latest_versions(ref) == {"api": "0.1.0", "web": "1.0.0"}  # no prerelease, no deprecated
+    chosen = resolve(ref, "web", "1.1.0")
     assert chosen.deprecated and chosen.version == "1.1.0" and chosen.digest.startswith("sha256:")
     assert chosen.ref == CatalogURL.parse(published).ref("web")
-    assert resolve(published, "web").version == "1.0.0"
-    assert resolve(published, "web", include_prerelease=True).version == "1.2.0-rc.1"
+    assert resolve(ref, "web").version == "1.0.0"
+    assert resolve(ref, "web", include_prerelease=True).version == "1.2.0-rc.1"
     with pytest.raises(CatalogError, match='no such type'):
-        resolve(published, "nope")
+        resolve(ref, "nope")
     with pytest.raises(CatalogError, match='no such version'):
-        resolve(published, "web", "9.9.9")
+        resolve(ref, "web", "9.9.9")
 
     # deprecating twice is a no-op; an unknown version is refused
     assert main(["catalog", "deprecate", "web", "1.1.0", "--catalog", published, "--index", str(mine)]) == 0
@@ -109,7 +113,7 @@ def test_deprecation_reaches_other_clones_and_the_api(published, registry, regis
 
 def test_list_show_search_read_the_index(published, registry_env, tmp_path, capsys):
     index_dir = tmp_path / "idx"
-    assert main(["catalog", "sync", "--from", published, "--index", str(index_dir), "--json"]) == 0
+    assert main(["catalog", "sync", "--catalog", published, "--index", str(index_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["versions"] == 4
     assert main(["catalog", "list", "--index", str(index_dir), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -125,7 +129,7 @@ def test_list_show_search_read_the_index(published, registry_env, tmp_path, caps
     assert main(["catalog", "show", "nope", "--index", str(index_dir)]) == 1
     assert 'unable to show type "nope"' in capsys.readouterr().err
     assert main(["catalog", "list", "--index", str(tmp_path / "missing")]) == 1
-    assert "catalog sync --from" in capsys.readouterr().err
+    assert "catalog sync --catalog" in capsys.readouterr().err
 
 
 def test_a_broken_index_is_refused_with_a_hint(tmp_path):
@@ -134,17 +138,17 @@ def test_a_broken_index_is_refused_with_a_hint(tmp_path):
         load_index(tmp_path)
 
 
-def test_verify_notices_a_version_overwritten_outside_chartkit(published, registry, registry_helm, make_chart,
-                                                               tmp_path):
-    from toolkit.catalog.artifact import digest_of
+def test_verify_notices_a_version_overwritten_outside_chartkit(published, registry, registry_helm, config_for,
+                                                               make_chart, tmp_path):
+    from toolkit.adapters.oci import digest_of
 
     index_dir = tmp_path / "idx"
     with _client(registry) as client:
-        sync(published, index_dir, registry=client)
+        sync(config_for(published), SyncOptions(index_dir=index_dir), registry=client)
     before = load_index(index_dir).types["api"]["0.1.0"]
     # plain helm push overwrites tags: exactly what chartkit's own publish refuses to do
-    other = package(make_chart("api", "0.1.0", message="overwritten"), PackageOptions(destination=tmp_path / "o"),
-                    helm=registry_helm)
+    other = package(config_for(), PackageOptions(chart=make_chart("api", "0.1.0", message="overwritten"),
+                                                 destination=tmp_path / "o"))
     registry_helm.push(other.path, published)
     # and something that is not a chart lands in the catalog namespace
     url = CatalogURL.parse(published)
@@ -155,11 +159,11 @@ def test_verify_notices_a_version_overwritten_outside_chartkit(published, regist
             "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest_of(b"{}"), "size": 2},
             "layers": []}).encode(), "application/vnd.oci.image.manifest.v1+json")
     with _client(registry) as client:
-        plain = sync(published, index_dir, registry=client)
+        plain = sync(config_for(published), SyncOptions(index_dir=index_dir), registry=client)
     assert plain.changed == [] and plain.skipped == ["notachart:1.0.0"]
     assert load_index(index_dir).types["api"]["0.1.0"]["chartDigest"] == before["chartDigest"]  # not noticed
     with _client(registry) as client:
-        checked = sync(published, index_dir, verify=True, registry=client)
+        checked = sync(config_for(published), SyncOptions(index_dir=index_dir, verify=True), registry=client)
     assert checked.changed == ["api:0.1.0"] and checked.added == []
     assert load_index(index_dir).types["api"]["0.1.0"]["chartDigest"] == other.digest
     assert "notachart" not in load_index(index_dir).types

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from toolkit.catalog.index import LOCK_FILE, build_entry, load_index, update_index
-from toolkit.catalog.oci import CatalogURL
+from toolkit.config import CatalogURL
 
 URL = CatalogURL.parse("oci://127.0.0.1:5000/charts")
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 
 from toolkit.catalog.index import resolve
-from toolkit.catalog.package import PackageOptions, package
-from toolkit.catalog.publish import PublishOptions, publish
+from toolkit.core.package import PackageOptions, package
+from toolkit.core.publish import PublishOptions, publish
 
 pytestmark = [pytest.mark.registry, pytest.mark.cluster]
 
 
-def test_helm_installs_what_chartkit_published(make_chart, local_helm, registry_env, catalog, namespace, tmp_path):
-    result = package(make_chart("web", "3.1.4", message="from the catalog"),
-                     PackageOptions(destination=tmp_path), helm=local_helm)
-    publish([result.path], PublishOptions(to=catalog)).raise_for_errors()
-    chosen = resolve(catalog, "web")
+def test_helm_installs_what_chartkit_published(make_chart, local_helm, config_for, registry_env, catalog, namespace,
+                                                tmp_path):
+    result = package(config_for(), PackageOptions(chart=make_chart("web", "3.1.4", message="from the catalog"),
+                                                  destination=tmp_path))
+    config = config_for(catalog)
+    publish(config, PublishOptions(packages=(result.path,))).raise_for_errors()
+    chosen = resolve(config.catalog, "web")
     assert chosen.version == "3.1.4"
     release = local_helm.install_or_upgrade("web", chosen.ref, version=chosen.version, namespace=namespace,
                                             wait=False, labels={"chartkit.dev/digest": chosen.digest[7:40]})

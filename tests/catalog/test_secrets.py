@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from toolkit.catalog.oci import CatalogURL
-from toolkit.catalog.package import PackageOptions, package
-from toolkit.catalog.publish import PublishOptions, publish
 from toolkit.cli import main
+from toolkit.config import CatalogURL
+from toolkit.core.package import PackageOptions, package
+from toolkit.core.publish import PublishOptions, publish
 
 pytestmark = pytest.mark.registry
 
@@ -72,14 +72,14 @@ def _package_files(path: Path) -> dict[str, str]:
         return {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
 
 
-def test_published_chart_holds_no_source_secret(repo_root, registry_helm, registry_env, catalog, tmp_path):
+def test_published_chart_holds_no_source_secret(repo_root, registry_helm, config_for, registry_env, catalog, tmp_path):
     chat = repo_root / "examples" / "chat"
     extra = tmp_path / "payments.yaml"
     extra.write_text(EXTRA_SECRET)
     chart = tmp_path / "shop"
     assert main(["chartify", str(chat), str(extra), "--name", "shop", "-o", str(chart)]) == 0
-    built = package(chart, PackageOptions(destination=tmp_path / "pkg"), helm=registry_helm)
-    publish([built.path], PublishOptions(to=catalog)).raise_for_errors()
+    built = package(config_for(), PackageOptions(chart=chart, destination=tmp_path / "pkg"))
+    publish(config_for(catalog), PublishOptions(packages=(built.path,))).raise_for_errors()
     pulled_dir = tmp_path / "pulled"
     pulled_dir.mkdir()
     pulled = registry_helm.pull(CatalogURL.parse(catalog).ref("shop"), pulled_dir, version=built.version)

@@ -1,4 +1,4 @@
-"""The catalog section of tasks.py: command lines survive spaces and quotes; publish checks versions against --to."""
+"""The catalog section of tasks.py: command lines survive spaces and quotes; publish checks against --catalog."""
 
 from __future__ import annotations
 
@@ -47,9 +47,10 @@ def test_publish_packages_against_the_target_catalog_first(tasks, tmp_path: Path
     out.mkdir()
     (out / "web app-1.0.0.tgz").write_bytes(b"")
     c = Recorder()
-    tasks.publish(c, to="oci://other.example:5000/team", out=str(out), chart=str(tmp_path / "web app"))
+    tasks.publish(c, catalog="oci://other.example:5000/team", out=str(out), chart=str(tmp_path / "web app"))
     package_argv, publish_argv = c.commands
     assert package_argv[3] == "package"
     assert package_argv[-2:] == ["--catalog", "oci://other.example:5000/team"]
-    assert publish_argv[3:] == ["publish", str(out / "web app-1.0.0.tgz"), "--to", "oci://other.example:5000/team"]
+    assert publish_argv[3:] == ["publish", str(out / "web app-1.0.0.tgz"), "--catalog",
+                                "oci://other.example:5000/team"]
     assert tasks.publish.pre == []

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def helm(helm_bin: Path):
     """The helm adapter on the real helm binary (no registry, no cluster)."""
-    from toolkit.deploy.helm import Helm, HelmConfig
+    from toolkit.adapters.helm import Helm, HelmConfig
 
     return Helm(HelmConfig(executable=helm_bin))
 
@@ -19,11 +19,11 @@ def helm(helm_bin: Path):
 @pytest.fixture
 def render(helm):
     """Render a chart with helm template and parse the objects (ruamel, like the source)."""
-    from toolkit.chartify.verify import parse_rendered
+    from toolkit.objects import parse_manifest
 
     def _render(chart: Path, *, namespace: str = "default", values: dict[str, Any] | None = None,
                 set_values: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         text = helm.template(chart, release=chart.name, namespace=namespace, values=values, set_values=set_values)
-        return parse_rendered(text, str(chart))
+        return parse_manifest(text, str(chart))
 
     return _render

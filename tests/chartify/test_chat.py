@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from toolkit.chartify import ChartifyOptions, chartify, load_source
-from toolkit.chartify.read import load_documents
 from toolkit.errors import HelmError, InputError
+from toolkit.objects import load_documents
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "chat"
@@ -175,7 +175,7 @@ def owned_chart(tmp_path: Path, helm) -> Path:
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text(json.dumps(OVERRIDES))
     result = chartify([str(EXAMPLE)], ChartifyOptions(name="chat", output=tmp_path / "chat", overrides=overrides),
-                      helm=helm)
+                      helm=lambda: helm)
     assert result.verification.figure == "6/6 objects equal (100%)"
     assert result.locked == 2
     return tmp_path / "chat"
@@ -221,7 +221,8 @@ def test_renamed_added_and_dropped_parameters(owned_chart: Path, render) -> None
 def test_overrides_survive_regeneration(owned_chart: Path, helm) -> None:
     kept = owned_chart / ".chartify-overrides.yaml"
     assert json.loads(kept.read_text().split("\n", 2)[2]) == OVERRIDES
-    chartify([str(EXAMPLE)], ChartifyOptions(name="chat", output=owned_chart), helm=helm)  # no --overrides
+    # no --overrides
+    chartify([str(EXAMPLE)], ChartifyOptions(name="chat", output=owned_chart), helm=lambda: helm)
     schema = json.loads((owned_chart / "values.schema.json").read_text())
     assert schema["properties"]["chat"]["properties"]["replicaCount"]["readOnly"] is True
     assert "hpa" in schema["properties"]["chat"]["properties"]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.chartify import ChartifyOptions, chartify, load_source, verify_against
-from toolkit.chartify.read import ReadOptions
+from toolkit.chartify import ChartifyOptions, load_source, verify_against
+from toolkit.config import resolve
+from toolkit.core.chartify import chartify
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ def test_live_namespace_chartifies_and_reproduces_the_live_objects(tmp_path: Pat
     kube.wait_deployment_available("chat", namespace, timeout=120)
 
     source = f"cluster:{namespace}"
-    live, skipped = load_source([source], kube=kube)
+    live, skipped = load_source([source], kube=lambda: kube)
     kinds = sorted(item.obj["kind"] for item in live)
     assert kinds == ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Secret", "Service"]
     made_by_controllers = sorted(key.split("/")[0] for key, reason in skipped.items()
@@ -37,12 +38,11 @@ def test_live_namespace_chartifies_and_reproduces_the_live_objects(tmp_path: Pat
     service = next(i.obj for i in live if i.obj["kind"] == "Service")
     assert "clusterIP" not in service["spec"] and "clusterIPs" not in service["spec"]
 
-    result = chartify([source], ChartifyOptions(name="chat-live", output=tmp_path / "chat-live",
-                                                read=ReadOptions(kubeconfig=cluster.kubeconfig,
-                                                                 context=cluster.context)), helm=helm, kube=kube)
+    config = resolve(kubeconfig=cluster.kubeconfig, context=cluster.context, helm=helm.config.executable)
+    result = chartify(config, [source], ChartifyOptions(name="chat-live", output=tmp_path / "chat-live"))
     assert result.verification.figure == "6/6 objects equal (100%)"
-    again = verify_against(tmp_path / "chat-live", [source], helm=helm, kube=kube)
+    again = verify_against(tmp_path / "chat-live", [source], helm=helm, kube=lambda: kube)
     assert again.figure == "6/6 objects equal (100%)"
     # a label selector narrows the live source
-    narrowed, _ = load_source([f"{source}?app.kubernetes.io/name=chat"], kube=kube)
+    narrowed, _ = load_source([f"{source}?app.kubernetes.io/name=chat"], kube=lambda: kube)
     assert len(narrowed) == 6

@@ -13,7 +13,7 @@ APPS = {"guestbook": 6, "bookinfo": 14, "online-boutique": 24, "kube-state-metri
 
 @pytest.mark.parametrize("app", sorted(APPS), ids=sorted(APPS))
 def test_corpus_app_renders_back_exactly(app: str, corpus_dir: Path, tmp_path: Path, helm) -> None:
-    result = chartify([str(corpus_dir / app)], ChartifyOptions(name=app, output=tmp_path / app), helm=helm)
+    result = chartify([str(corpus_dir / app)], ChartifyOptions(name=app, output=tmp_path / app), helm=lambda: helm)
     verification = result.verification
     assert [(r.id, r.detail) for r in verification.rows if not r.status.ok] == []
     assert verification.equal == verification.total == APPS[app]

@@ -12,7 +12,7 @@ DATA = Path(__file__).parent / "data"
 
 def test_tricky_values_render_back_exactly(tmp_path: Path, helm, render) -> None:
     result = chartify([str(DATA / "tricky.yaml")], ChartifyOptions(name="tricky", output=tmp_path / "tricky"),
-                      helm=helm)
+                      helm=lambda: helm)
     verification = result.verification
     assert [r for r in verification.rows if not r.status.ok] == []
     assert verification.figure == "6/6 objects equal (100%)"
@@ -47,7 +47,8 @@ def test_verify_reports_a_changed_object(tmp_path: Path, helm) -> None:
 
 
 def test_every_workload_kind_and_its_companions(tmp_path: Path, helm, render) -> None:
-    result = chartify([str(DATA / "kinds.yaml")], ChartifyOptions(name="kinds", output=tmp_path / "kinds"), helm=helm)
+    result = chartify([str(DATA / "kinds.yaml")], ChartifyOptions(name="kinds", output=tmp_path / "kinds"),
+                      helm=lambda: helm)
     assert [r for r in result.verification.rows if not r.status.ok] == []
     assert result.verification.figure == "13/13 objects equal (100%)"
     assert set(result.components) == {"db", "agent", "backup", "migrate", "shared", "legacy"}

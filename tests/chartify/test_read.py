@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.chartify.read import ReadOptions, load_documents, read_sources
+from toolkit.chartify.read import ReadOptions, read_sources
 from toolkit.errors import InputError
+from toolkit.objects import load_documents
 
 DEPLOY = """apiVersion: apps/v1
 kind: Deployment

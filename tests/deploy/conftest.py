@@ -97,14 +97,16 @@ def write_tiny_chart(root: Path, name: str = "tiny", version: str = "1.0.0") -> 
     return chart
 
 
-def publish_chart(chart: Path, catalog_url: str, registry, version: str | None = None) -> str:
-    """Package and publish with the catalog's own API; returns the manifest digest."""
-    from toolkit.catalog.package import PackageOptions, package
-    from toolkit.catalog.publish import PublishOptions, publish
+def publish_chart(chart: Path, catalog, helm_bin: Path, version: str | None = None) -> str:
+    """Package and publish with the core API to ``catalog`` (a CatalogRef); returns the manifest digest."""
+    from toolkit.config import Config
+    from toolkit.core.package import PackageOptions, package
+    from toolkit.core.publish import PublishOptions, publish
 
-    result = package(chart, PackageOptions(version=version, destination=chart.parent))
-    report = publish([result.path], PublishOptions(to=catalog_url, ca_file=registry.ca_file,
-                                                   registry_config=registry.registry_config))
+    config = Config(catalog, helm_binary=helm_bin)
+    # offline: the versions are the test's own, as when packaging without a catalog
+    result = package(config, PackageOptions(chart=chart, version=version, destination=chart.parent, offline=True))
+    report = publish(config, PublishOptions(packages=(result.path,)))
     report.raise_for_errors()
     return report.results[0].manifest_digest
 
@@ -112,23 +114,32 @@ def publish_chart(chart: Path, catalog_url: str, registry, version: str | None =
 @pytest.fixture
 def catalog(registry):
     """A catalog of its own for one test: ``oci://HOST/t-<uuid8>`` with the local registry's CA and credentials."""
-    from toolkit.deploy.config import CatalogConfig
+    from toolkit.config import CatalogRef, CatalogURL
 
-    return CatalogConfig(f"{registry.url}/t-{uuid.uuid4().hex[:8]}", "test", registry.ca_file,
-                         registry.registry_config)
+    return CatalogRef(CatalogURL.parse(f"{registry.url}/t-{uuid.uuid4().hex[:8]}"), "test", registry.ca_file,
+                      registry.registry_config)
 
 
 @pytest.fixture
-def publish_dir(catalog, registry) -> Callable[[Path, str], str]:
+def config(catalog, cluster, helm_bin):
+    """The one configuration over the test's catalog and the local cluster (helm waits up to 90s)."""
+    from toolkit.config import ClusterRef, Config
+
+    return Config(catalog, ClusterRef(cluster.kubeconfig, cluster.context, "test"), helm_binary=helm_bin,
+                  timeout="90s")
+
+
+@pytest.fixture
+def publish_dir(catalog, helm_bin) -> Callable[[Path, str], str]:
     """Package and publish a chart directory at a version to the test's catalog; returns its digest."""
-    return lambda chart, version: publish_chart(chart, catalog.url, registry, version)
+    return lambda chart, version: publish_chart(chart, catalog, helm_bin, version)
 
 
 @pytest.fixture
-def publish_tiny(tmp_path, catalog, registry) -> Callable[..., str]:
+def publish_tiny(tmp_path, catalog, helm_bin) -> Callable[..., str]:
     """Publish version V of the tiny type to the test's catalog; returns its digest."""
     def _publish(version: str = "1.0.0", name: str = "tiny") -> str:
-        return publish_chart(write_tiny_chart(tmp_path, name, version), catalog.url, registry)
+        return publish_chart(write_tiny_chart(tmp_path, name, version), catalog, helm_bin)
     return _publish
 
 

@@ -9,10 +9,8 @@ import uuid
 
 import pytest
 
-from toolkit.deploy import binding, instances
-from toolkit.deploy.binding import BindOptions
-from toolkit.deploy.config import Settings
-from toolkit.deploy.instances import InstanceOptions
+from toolkit.core.bind import BindingRef, BindOptions, bind, bindings, unbind
+from toolkit.core.install import InstallOptions, ValuesInput, install
 from toolkit.errors import DeployError
 
 pytestmark = pytest.mark.cluster
@@ -30,19 +28,18 @@ def consumer(kube):
 
 
 @pytest.fixture
-def chat_with_secret(repo_root, tmp_path, catalog, publish_dir, cluster, namespace):
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
+def chat_with_secret(repo_root, tmp_path, config, publish_dir, namespace):
     chart = tmp_path / "chat"
     shutil.copytree(repo_root / "charts" / "chat", chart)
     publish_dir(chart, "1.0.0")
     # the release renders its own Secret chat-mq from these values
-    instances.install(settings, "chat", "chat@1.0.0", InstanceOptions(
-        namespace=namespace, set_strings=("chat.secret.existingSecret=", *CREDENTIALS)))
-    return settings
+    install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=namespace,
+                                   values=ValuesInput(set_strings=("chat.secret.existingSecret=", *CREDENTIALS))))
+    return config
 
 
 def test_bind_copies_host_port_and_credentials_then_unbind(chat_with_secret, kube, namespace, consumer):
-    made = binding.bind(chat_with_secret, "chat", BindOptions(namespace=namespace, to=consumer))
+    made = bind(chat_with_secret, BindOptions(instance="chat", namespace=namespace, consumer_namespace=consumer))
     assert (made.namespace, made.name, made.host, made.port) == (
         consumer, "chat-binding", f"chat.{namespace}.svc.cluster.local", 80)
 
@@ -59,22 +56,22 @@ def test_bind_copies_host_port_and_credentials_then_unbind(chat_with_secret, kub
     assert plain == {"type": "chat", "provider": "chartkit", "host": f"chat.{namespace}.svc.cluster.local",
                      "port": str(svc["spec"]["ports"][0]["port"])}
 
-    listed = binding.bindings(chat_with_secret, "chat", namespace=namespace)
+    listed = bindings(chat_with_secret, BindingRef(instance="chat", namespace=namespace))
     assert [(b.namespace, b.name, b.source) for b in listed] == [(consumer, "chat-binding", f"{namespace}/chat-mq")]
 
     with pytest.raises(DeployError, match=f'no binding "{namespace}/chat-binding" of it'):
-        binding.unbind(chat_with_secret, "chat", namespace=namespace, to=namespace)
-    binding.unbind(chat_with_secret, "chat", namespace=namespace, to=consumer)
+        unbind(chat_with_secret, BindingRef(instance="chat", namespace=namespace, consumer_namespace=namespace))
+    unbind(chat_with_secret, BindingRef(instance="chat", namespace=namespace, consumer_namespace=consumer))
     assert kube.get("v1", "Secret", "chat-binding", consumer, missing_ok=True) is None
-    assert binding.bindings(chat_with_secret, "chat", namespace=namespace) == []
+    assert bindings(chat_with_secret, BindingRef(instance="chat", namespace=namespace)) == []
 
 
 def test_bind_cli_never_prints_credential_values(chat_with_secret, cluster, kube, namespace, consumer, capsys):
     from toolkit.cli import main
 
-    common = ["-n", namespace, "--catalog", chat_with_secret.catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+    common = ["-n", namespace, "--catalog", str(chat_with_secret.catalog.url), "--kubeconfig", str(cluster.kubeconfig),
               "--kube-context", cluster.context]
-    assert main(["bind", "chat", "--to", consumer, "--name", "mq", *common]) == 0
+    assert main(["bind", "chat", "--consumer-namespace", consumer, "--name", "mq", *common]) == 0
     assert main(["bindings", "chat", "--json", *common]) == 0
     out = capsys.readouterr().out
     assert "s3cr3t-Pw" not in out and base64.b64encode(b"s3cr3t-Pw").decode() not in out
@@ -83,7 +80,7 @@ def test_bind_cli_never_prints_credential_values(chat_with_secret, cluster, kube
     # a Secret of the same name that is not this instance's binding is refused, not overwritten
     kube.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "taken", "namespace": consumer},
                  "stringData": {"x": "y"}}])
-    assert main(["bind", "chat", "--to", consumer, "--name", "taken", *common]) == 1
+    assert main(["bind", "chat", "--consumer-namespace", consumer, "--name", "taken", *common]) == 1
     assert "exists and is not this instance's binding" in capsys.readouterr().err
-    assert main(["unbind", "chat", "--from", consumer, "--name", "mq", *common]) == 0
+    assert main(["unbind", "chat", "--consumer-namespace", consumer, "--name", "mq", *common]) == 0
     assert kube.get("v1", "Secret", "mq", consumer, missing_ok=True) is None

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.cluster
 def run(catalog, cluster, capsys):
     def _run(*argv: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        code = cli.main([*argv, "--catalog", catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+        code = cli.main([*argv, "--catalog", str(catalog.url), "--kubeconfig", str(cluster.kubeconfig),
                          "--kube-context", cluster.context])
         out = capsys.readouterr()
         return code, out.out, out.err
@@ -37,13 +37,15 @@ def test_cli_install_refuses_locked_then_upgrades_all_of_a_type(run, namespace, 
     assert code == 3
     assert json.loads(out)["outdated"] == 3
 
+    # the last release's spelling (--to) still works for one release, with a warning
     code, out, err = run("upgrade", "--all-of", "tiny", "--to", "1.1.0", "-n", namespace, "--reset-values")
     assert code == 1 and out == ""
     assert "unable to upgrade: --all-of TYPE does not take --reset-values" in err
+    assert "--to is deprecated" in err and "use --version" in err
     code, out, _ = run("outdated", "-n", namespace, "--json")
     assert json.loads(out)["outdated"] == 3  # refused before any change
 
-    code, out, err = run("upgrade", "--all-of", "tiny", "--to", "1.1.0", "-n", namespace, "--concurrency", "3")
+    code, out, err = run("upgrade", "--all-of", "tiny", "--version", "1.1.0", "-n", namespace, "--concurrency", "3")
     assert code == 0, err
     assert out.strip() == "tiny: 3 upgraded, 0 failed"
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from toolkit.demo import DemoOptions, run
+from toolkit.scenario import DemoOptions, run
 
 pytestmark = pytest.mark.cluster
 

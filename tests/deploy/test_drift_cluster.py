@@ -7,10 +7,10 @@ import json
 import pytest
 
 from toolkit import cli
-from toolkit.deploy import drift, instances
-from toolkit.deploy.config import Settings
+from toolkit.core.drift import DriftOptions, drift
+from toolkit.core.install import InstallOptions, ValuesInput, install
+from toolkit.core.upgrade import UpgradeOptions, upgrade
 from toolkit.deploy.drift import ChangeKind, ExitCode
-from toolkit.deploy.instances import InstanceOptions
 from toolkit.errors import DeployError
 
 pytestmark = pytest.mark.cluster
@@ -21,11 +21,17 @@ def _patch(kube, namespace, path, body, manager, *, kind="strategic-merge-patch"
                  content_type=f"application/{kind}+json", query={"fieldManager": manager})
 
 
-def test_drift_reports_edits_with_field_values_and_manager(catalog, cluster, kube, namespace, publish_tiny, capsys):
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
+def _report(config, namespace):
+    result = drift(config, DriftOptions(instance="web", namespace=namespace))
+    assert result.single and len(result.reports) == 1
+    return result.reports[0]
+
+
+def test_drift_reports_edits_with_field_values_and_manager(config, catalog, cluster, kube, namespace, publish_tiny,
+                                                            capsys):
     publish_tiny("1.0.0")
-    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
-    assert drift.drift(settings, "web", namespace=namespace).changes == ()
+    install(config, InstallOptions(instance="web", type_ref="tiny", namespace=namespace))
+    assert _report(config, namespace).changes == ()
 
     container = {"name": "app", "resources": {"limits": {"cpu": "750m"}}, "env": [{"name": "DEBUG", "value": "1"}]}
     _patch(kube, namespace, "web", {"spec": {"template": {"spec": {"containers": [container]}}}}, "kubectl-edit")
@@ -33,7 +39,7 @@ def test_drift_reports_edits_with_field_values_and_manager(catalog, cluster, kub
     # what the HPA does: kube-controller-manager writes spec.replicas through the scale subresource
     _patch(kube, namespace, "web/scale", {"spec": {"replicas": 5}}, "kube-controller-manager", kind="merge-patch")
 
-    report = drift.drift(settings, "web", namespace=namespace)
+    report = _report(config, namespace)
     got = {(c.kind, str(c.object), c.field): c for c in report.changes}
     cpu = got[(ChangeKind.CHANGED, f"Deployment/{namespace}/web",
                "spec.template.spec.containers[name=app].resources.limits.cpu")]
@@ -45,7 +51,7 @@ def test_drift_reports_edits_with_field_values_and_manager(catalog, cluster, kub
     assert len(report.changes) == 3, [c.line() for c in report.changes]  # the HPA-style replicas change is not drift
     assert report.exit_code is ExitCode.DRIFT
 
-    args = ["drift", "web", "-n", namespace, "--catalog", catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+    args = ["drift", "web", "-n", namespace, "--catalog", str(catalog.url), "--kubeconfig", str(cluster.kubeconfig),
             "--kube-context", cluster.context, "--json"]
     capsys.readouterr()
     assert cli.main(args) == 3
@@ -62,13 +68,13 @@ def test_drift_reports_edits_with_field_values_and_manager(catalog, cluster, kub
         "evil.example/team/tiny:1.0", "kubectl-edit")
 
     # an upgrade meets the edited fields as server-side apply conflicts: refused with a way out, then forced
+    large = ValuesInput(sets=("plan=large",))
     with pytest.raises(DeployError, match=r"conflict occurred while applying") as info:
-        instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+        upgrade(config, UpgradeOptions(instance="web", namespace=namespace, values=large))
     assert "re-run with --force-conflicts" in str(info.value)
-    r = instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",),
-                                                           force_conflicts=True))
+    r = upgrade(config, UpgradeOptions(instance="web", namespace=namespace, values=large, force_conflicts=True))
     assert r.status == "deployed"
-    left = drift.drift(settings, "web", namespace=namespace).changes
+    left = _report(config, namespace).changes
     # the chart's fields are back; the env var the chart never set stays and is still reported
     assert [(c.kind, c.field) for c in left] == [
         (ChangeKind.ADDED, "spec.template.spec.containers[name=app].env[name=DEBUG]")]

@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
-from toolkit.deploy.drift import (ChangeKind, DriftReport, ExitCode, ObjectKey, concrete_path, diff_object,
-                                  field_paths, find_values, lookup, missing_and_extra, pretty_path)
+from toolkit.deploy.drift import (ChangeKind, DriftReport, ExitCode, concrete_path, diff_object, field_paths,
+                                  find_values, lookup, missing_and_extra, pretty_path)
+from toolkit.objects import ObjectKey
 
 C = 'k:{"name":"chat"}'
 HELM_FIELDS = {"f:metadata": {"f:labels": {"f:app": {}}},

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.deploy import instances
-from toolkit.deploy.config import Settings
+from toolkit.config import ClusterRef, Config
+from toolkit.core.install import InstallOptions, ValuesInput, install
 from toolkit.errors import ClusterError, InputError
 
 
 @pytest.fixture
-def no_cluster(tmp_path, catalog):
-    """Settings whose cluster cannot be reached: any cluster call would fail with a connection error."""
+def no_cluster(tmp_path, catalog, helm_bin):
+    """A configuration whose cluster cannot be reached: any cluster call would fail with a connection error."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("""apiVersion: v1
 kind: Config
@@ -20,7 +20,7 @@ users: [{name: nobody, user: {token: x}}]
 contexts: [{name: nowhere, context: {cluster: nowhere, user: nobody}}]
 current-context: nowhere
 """)
-    return Settings(catalog, kubeconfig, "nowhere", "20s")
+    return Config(catalog, ClusterRef(kubeconfig, "nowhere"), helm_binary=helm_bin, timeout="20s")
 
 
 @pytest.mark.parametrize(("sets", "message"), [
@@ -32,11 +32,12 @@ current-context: nowhere
 def test_install_refuses_values_before_any_cluster_call(no_cluster, publish_tiny, sets, message):
     publish_tiny("1.0.0")
     with pytest.raises(InputError, match=message):
-        instances.install(no_cluster, "t1", "tiny", instances.InstanceOptions(namespace="x", sets=tuple(sets)))
+        install(no_cluster, InstallOptions(instance="t1", type_ref="tiny", namespace="x",
+                                           values=ValuesInput(sets=tuple(sets))))
 
 
 def test_the_cluster_is_really_unreachable_so_the_refusals_came_first(no_cluster, publish_tiny):
     # valid values get past the checks and fail on the first cluster call: the refusals above made none
     publish_tiny("1.0.0")
     with pytest.raises(ClusterError, match=r'unable to list Secret in x: connection refused by https://127\.0\.0\.1:'):
-        instances.install(no_cluster, "t1", "tiny", instances.InstanceOptions(namespace="x"))
+        install(no_cluster, InstallOptions(instance="t1", type_ref="tiny", namespace="x"))

@@ -9,18 +9,34 @@ from dataclasses import replace
 
 import pytest
 
-from toolkit.catalog.index import deprecate
-from toolkit.deploy import instances
-from toolkit.deploy.config import Settings
-from toolkit.deploy.instances import InstanceOptions, RecoveryAction
+from toolkit.config import CatalogRef, CatalogURL, ClusterRef, Config
+from toolkit.core.deploy import DeployOptions, deploy
+from toolkit.core.deprecate import DeprecateOptions, deprecate
+from toolkit.core.history import HistoryOptions, history
+from toolkit.core.install import InstallOptions, ValuesInput, install
+from toolkit.core.instances import InstancesOptions, instances
+from toolkit.core.outdated import OutdatedOptions, outdated
+from toolkit.core.recover import RecoverOptions, RecoveryAction, plan, recover
+from toolkit.core.rollback import RollbackOptions, rollback
+from toolkit.core.uninstall import UninstallOptions, uninstall
+from toolkit.core.upgrade import UpgradeOptions, upgrade
+from toolkit.deploy.release import get_instance
 from toolkit.errors import DeployError
 
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture
-def settings(catalog, cluster):
-    return Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
+def _install(config, name, type_ref, namespace):
+    return install(config, InstallOptions(instance=name, type_ref=type_ref, namespace=namespace))
+
+
+def _upgrade(config, name, namespace, *sets, **options):
+    return upgrade(config, UpgradeOptions(instance=name, namespace=namespace, values=ValuesInput(sets=sets),
+                                          **options))
+
+
+def _listed(config, namespace):
+    return instances(config, InstancesOptions(namespace=namespace))
 
 
 def _container(kube, name, namespace):
@@ -29,74 +45,70 @@ def _container(kube, name, namespace):
     return container["image"], {e["name"]: e.get("value") for e in container.get("env", [])}
 
 
-def test_lifecycle_install_upgrade_rollback_uninstall(settings, kube, namespace, publish_tiny):
+def test_lifecycle_install_upgrade_rollback_uninstall(config, kube, namespace, publish_tiny):
     d1 = publish_tiny("1.0.0")
-    opts = InstanceOptions(namespace=namespace)
 
-    r = instances.install(settings, "web", "tiny@1.0.0", opts)
+    r = _install(config, "web", "tiny@1.0.0", namespace)
     assert (r.revision, r.status, r.version, r.digest) == (1, "deployed", "1.0.0", d1)
     assert _container(kube, "web", namespace) == ("registry.example/team/tiny:1.0", {"MODE": "prod", "PLAN": "small"})
 
-    r = instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+    r = _upgrade(config, "web", namespace, "plan=large")
     assert (r.revision, r.version, r.note) == (2, "1.0.0", "values")
     assert _container(kube, "web", namespace)[1]["PLAN"] == "large"
 
     d2 = publish_tiny("1.1.0")
-    r = instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("image.tag=1.1",)),
-                          to="latest")
+    r = _upgrade(config, "web", namespace, "image.tag=1.1", version="latest")
     assert (r.revision, r.version, r.digest, r.note) == (3, "1.1.0", d2, "from 1.0.0")
     # the values change of revision 2 survives the version upgrade
     assert _container(kube, "web", namespace) == ("registry.example/team/tiny:1.1", {"MODE": "prod", "PLAN": "large"})
 
-    r = instances.rollback(settings, "web", 1, namespace=namespace)
+    r = rollback(config, RollbackOptions(instance="web", namespace=namespace, revision=1))
     assert (r.revision, r.status, r.version, r.digest) == (4, "deployed", "1.0.0", d1)
     assert _container(kube, "web", namespace) == ("registry.example/team/tiny:1.0", {"MODE": "prod", "PLAN": "small"})
 
-    [inst] = instances.list_instances(settings, namespace=namespace)
+    [inst] = _listed(config, namespace)
     assert (inst.name, inst.type, inst.version, inst.digest, inst.revision) == ("web", "tiny", "1.0.0", d1, 4)
-    rows = instances.history(settings, "web", namespace=namespace)
-    assert [(h["revision"], h["version"], h["digest"]) for h in rows] == [
+    rows = history(config, HistoryOptions(instance="web", namespace=namespace))
+    assert [(h.revision, h.version, h.digest) for h in rows] == [
         (1, "1.0.0", d1), (2, "1.0.0", d1), (3, "1.1.0", d2), (4, "1.0.0", d1)]
-    assert rows[0]["description"].endswith(f"/tiny:1.0.0@{d1}")
+    assert rows[0].description.endswith(f"/tiny:1.0.0@{d1}")
 
-    gone = instances.uninstall(settings, "web", namespace=namespace)
+    gone = uninstall(config, UninstallOptions(instance="web", namespace=namespace))
     assert gone.version == "1.0.0"
     assert kube.get("apps/v1", "Deployment", "web", namespace, missing_ok=True) is None
-    assert instances.list_instances(settings, namespace=namespace) == []
+    assert _listed(config, namespace) == []
 
 
-def test_upgrade_that_never_becomes_ready_is_rolled_back(settings, kube, namespace, publish_tiny):
+def test_upgrade_that_never_becomes_ready_is_rolled_back(config, kube, namespace, publish_tiny):
     publish_tiny("1.0.0")
-    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
+    _install(config, "web", "tiny", namespace)
     # no node carries this label: the new pods stay Pending, the rollout never completes
-    bad = InstanceOptions(namespace=namespace, sets=("nodeSelector.pool=nowhere", "plan=large"), timeout="8s")
     with pytest.raises(DeployError, match=r'unable to upgrade ".*/web" with tiny 1.0.0: .*; rolled back: '
                                           r"revision 3 \(rollback to 1\) is deployed"):
-        instances.upgrade(settings, "web", bad)
-    inst = instances.get_instance(settings, "web", namespace)
+        _upgrade(config, "web", namespace, "nodeSelector.pool=nowhere", "plan=large", timeout="8s")
+    inst = get_instance(config, "web", namespace)
     assert (inst.revision, inst.status, inst.version) == (3, "deployed", "1.0.0")
     assert _container(kube, "web", namespace)[1]["PLAN"] == "small"  # the previous revision still serves
     dep = kube.get("apps/v1", "Deployment", "web", namespace)
     assert "nodeSelector" not in dep["spec"]["template"]["spec"]
 
 
-def test_outdated_flags_exactly_the_older_instances(settings, catalog, namespace, publish_tiny):
+def test_outdated_flags_exactly_the_older_instances(config, namespace, publish_tiny):
     publish_tiny("1.0.0")
     for name in ("a", "b", "c"):
-        instances.install(settings, name, "tiny", InstanceOptions(namespace=namespace))
-    rows, _ = instances.outdated(settings, namespace=namespace)
-    assert [r.instance.name for r in rows if r.outdated] == []
+        _install(config, name, "tiny", namespace)
+    report = outdated(config, OutdatedOptions(namespace=namespace))
+    assert [r.instance.name for r in report.rows if r.outdated] == []
 
     publish_tiny("1.1.0")
-    instances.upgrade(settings, "b", InstanceOptions(namespace=namespace), to="latest")
+    _upgrade(config, "b", namespace, version="latest")
     publish_tiny("1.2.0-rc.1")  # prereleases are not what instances should run
     publish_tiny("1.3.0")
-    deprecate(catalog.url, "tiny", "1.3.0", index_dir=None, reason="broken", ca_file=catalog.ca_file,
-              registry_config=catalog.registry_config)  # nor deprecated versions
-    rows, requests = instances.outdated(settings, namespace=namespace)
-    assert {r.instance.name: (r.outdated, r.latest) for r in rows} == {
+    deprecate(config, DeprecateOptions(type="tiny", version="1.3.0", reason="broken", index_dir=None))  # nor these
+    report = outdated(config, OutdatedOptions(namespace=namespace))
+    assert {r.instance.name: (r.outdated, r.latest) for r in report.rows} == {
         "a": (True, "1.1.0"), "b": (False, "1.1.0"), "c": (True, "1.1.0")}
-    assert requests <= 2  # one tag list for the one type (plus the auth challenge), not one per instance
+    assert report.registry_requests <= 2  # one tag list for the one type (plus the auth challenge), not one per instance
 
 
 def _mark_pending(kube, name, namespace, revision):
@@ -111,38 +123,42 @@ def _mark_pending(kube, name, namespace, revision):
                  "data": {"release": packed}}], namespace, field_manager="helm-killed")
 
 
-def test_pending_release_is_detected_and_recovered(settings, kube, namespace, publish_tiny):
+def test_pending_release_is_detected_and_recovered(config, kube, namespace, publish_tiny):
     publish_tiny("1.0.0")
-    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
-    instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+    _install(config, "web", "tiny", namespace)
+    _upgrade(config, "web", namespace, "plan=large")
     _mark_pending(kube, "web", namespace, 2)
 
-    assert instances.get_instance(settings, "web", namespace).pending
+    assert get_instance(config, "web", namespace).pending
     with pytest.raises(DeployError, match=r"revision 2 is stuck in pending-upgrade"):
-        instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=small",)))
+        _upgrade(config, "web", namespace, "plan=small")
 
-    plan = instances.recover(settings, "web", namespace=namespace)
-    assert (plan.action, plan.revision) == (RecoveryAction.ROLLBACK, 1)
-    assert plan.describe("web", namespace) == (f"roll back {namespace}/web to revision 1 (revision 2 is stuck in "
-                                              "pending-upgrade; revision 1 is the last one that was deployed)")
-    instances.recover(settings, "web", namespace=namespace, apply=True)
-    inst = instances.get_instance(settings, "web", namespace)
+    options = RecoverOptions(instance="web", namespace=namespace)
+    planned = plan(config, options)
+    assert (planned.action, planned.revision) == (RecoveryAction.ROLLBACK, 1)
+    assert planned.describe("web", namespace) == (f"roll back {namespace}/web to revision 1 (revision 2 is stuck in "
+                                                 "pending-upgrade; revision 1 is the last one that was deployed)")
+    recover(config, options)
+    inst = get_instance(config, "web", namespace)
     assert (inst.revision, inst.status) == (3, "deployed")
     assert _container(kube, "web", namespace)[1]["PLAN"] == "small"
 
 
-def test_instances_from_another_catalog_are_not_compared_or_changed(settings, namespace, publish_tiny):
+def test_instances_from_another_catalog_are_not_compared_or_changed(config, catalog, helm_bin, namespace,
+                                                                    publish_tiny):
     publish_tiny("1.0.0")
-    instances.install(settings, "a", "tiny", InstanceOptions(namespace=namespace))
-    elsewhere = replace(settings, catalog_source=replace(settings.catalog, url=settings.catalog.url + "-other"))
-    rows, _ = instances.outdated(elsewhere, namespace=namespace)
-    assert [(r.instance.name, r.outdated, r.note) for r in rows] == [("a", False, "installed from another catalog")]
+    _install(config, "a", "tiny", namespace)
+    other = replace(catalog, url=CatalogURL.parse(f"{catalog.url}-other"))
+    elsewhere = Config(other, config.cluster, helm_binary=helm_bin, timeout=config.timeout)
+    report = outdated(elsewhere, OutdatedOptions(namespace=namespace))
+    assert [(r.instance.name, r.outdated, r.note) for r in report.rows] == [
+        ("a", False, "installed from another catalog")]
     with pytest.raises(DeployError, match=r'unable to change instance ".*/a" from catalog ".*-other": it was '
                                           r"installed from another catalog"):
-        instances.upgrade(elsewhere, "a", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+        _upgrade(elsewhere, "a", namespace, "plan=large")
 
 
-def test_install_refuses_a_plain_helm_release_of_that_name_and_leaves_it(settings, kube, namespace, local_helm,
+def test_install_refuses_a_plain_helm_release_of_that_name_and_leaves_it(config, kube, namespace, local_helm,
                                                                          publish_tiny, tmp_path):
     publish_tiny("1.0.0")
     # the same chart straight from its directory: a release helm made without chartkit's labels
@@ -151,52 +167,52 @@ def test_install_refuses_a_plain_helm_release_of_that_name_and_leaves_it(setting
 
     with pytest.raises(DeployError, match=rf'unable to install "{namespace}/web": a helm release "web" exists there '
                                           r"that was not installed by chartkit"):
-        instances.install(settings, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace))
+        _install(config, "web", "tiny@1.0.0", namespace)
     assert local_helm.history("web", namespace=namespace) == before
-    assert instances.list_instances(settings, namespace=namespace) == []
+    assert _listed(config, namespace) == []
 
 
-def test_deploy_installs_then_upgrades_and_refuses_another_type(settings, namespace, publish_tiny):
+def test_deploy_installs_then_upgrades_and_refuses_another_type(config, namespace, publish_tiny):
     publish_tiny("1.0.0")
     publish_tiny("1.0.0", name="other")
-    opts = InstanceOptions(namespace=namespace)
-    first = instances.deploy(settings, "web", "tiny@1.0.0", opts)
+    first = deploy(config, DeployOptions(instance="web", type_ref="tiny@1.0.0", namespace=namespace))
     assert (first.action, first.version, first.revision) == ("install", "1.0.0", 1)
     publish_tiny("1.1.0")
-    second = instances.deploy(settings, "web", "tiny", opts)
+    second = deploy(config, DeployOptions(instance="web", type_ref="tiny", namespace=namespace))
     assert (second.action, second.version, second.revision) == ("upgrade", "1.1.0", 2)
 
     with pytest.raises(DeployError, match=rf'unable to deploy other as "{namespace}/web": the instance is '
                                           r"tiny 1\.1\.0"):
-        instances.deploy(settings, "web", "other", opts)
-    [inst] = instances.list_instances(settings, namespace=namespace)
+        deploy(config, DeployOptions(instance="web", type_ref="other", namespace=namespace))
+    [inst] = _listed(config, namespace)
     assert (inst.type, inst.version, inst.revision) == ("tiny", "1.1.0", 2)
 
 
-def test_cluster_only_commands_never_resolve_the_catalog(settings, kube, namespace, publish_tiny):
-    from toolkit.deploy import binding
+def test_cluster_only_commands_never_resolve_the_catalog(config, helm_bin, kube, namespace, publish_tiny):
+    from toolkit.core.bind import BindingRef, bindings
 
     publish_tiny("1.0.0")
-    instances.install(settings, "web", "tiny", InstanceOptions(namespace=namespace))
-    instances.upgrade(settings, "web", InstanceOptions(namespace=namespace, sets=("plan=large",)))
+    _install(config, "web", "tiny", namespace)
+    _upgrade(config, "web", namespace, "plan=large")
 
     def no_catalog():
         raise AssertionError("a cluster-only command resolved the catalog")
 
-    lazy = Settings(no_catalog, settings.kubeconfig, settings.context, settings.timeout)
-    assert [i.name for i in instances.list_instances(lazy, namespace=namespace)] == ["web"]
-    assert [h["revision"] for h in instances.history(lazy, "web", namespace=namespace)] == [1, 2]
-    assert instances.recover(lazy, "web", namespace=namespace).action is RecoveryAction.NONE
-    assert binding.bindings(lazy, "web", namespace=namespace) == []
-    assert instances.rollback(lazy, "web", 1, namespace=namespace).revision == 3
-    assert instances.uninstall(lazy, "web", namespace=namespace).name == "web"
-    assert instances.list_instances(lazy, namespace=namespace) == []
+    lazy = Config(no_catalog, config.cluster, helm_binary=helm_bin, timeout=config.timeout)
+    assert [i.name for i in _listed(lazy, namespace)] == ["web"]
+    assert [h.revision for h in history(lazy, HistoryOptions(instance="web", namespace=namespace))] == [1, 2]
+    assert plan(lazy, RecoverOptions(instance="web", namespace=namespace)).action is RecoveryAction.NONE
+    assert bindings(lazy, BindingRef(instance="web", namespace=namespace)) == []
+    assert rollback(lazy, RollbackOptions(instance="web", namespace=namespace, revision=1)).revision == 3
+    assert uninstall(lazy, UninstallOptions(instance="web", namespace=namespace)).name == "web"
+    assert _listed(lazy, namespace) == []
 
 
-def test_install_pulls_the_digest_it_resolved_even_if_the_tag_moves(settings, kube, namespace, publish_tiny,
+def test_install_pulls_the_digest_it_resolved_even_if_the_tag_moves(config, kube, namespace, publish_tiny,
                                                                    catalog, local_helm, tiny_chart, tmp_path,
                                                                    monkeypatch):
     import toolkit.catalog.index as index
+    import toolkit.deploy.fetch as fetch
 
     d1 = publish_tiny("1.0.0")
     # another writer (plain helm push, which chartkit cannot stop) overwrites tag 1.0.0 with other content
@@ -204,43 +220,41 @@ def test_install_pulls_the_digest_it_resolved_even_if_the_tag_moves(settings, ku
     (other / "templates" / "configmap.yaml").write_text(
         (other / "templates" / "configmap.yaml").read_text() + '  overwritten: "yes"\n')
     other_pkg = local_helm.package(other, tmp_path / "other-pkg")
-    real_resolve = index.resolve
+    real_resolve = fetch.resolve
 
     def resolve_then_tag_moves(*args, **kwargs):
         found = real_resolve(*args, **kwargs)
-        local_helm.push(other_pkg, catalog.url)
+        local_helm.push(other_pkg, str(catalog.url))
         return found
 
-    monkeypatch.setattr(index, "resolve", resolve_then_tag_moves)
-    r = instances.install(settings, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace))
-    monkeypatch.setattr(index, "resolve", real_resolve)
+    monkeypatch.setattr(fetch, "resolve", resolve_then_tag_moves)
+    r = _install(config, "web", "tiny@1.0.0", namespace)
+    monkeypatch.setattr(fetch, "resolve", real_resolve)
     assert r.digest == d1
-    assert index.resolve(catalog.url, "tiny", "1.0.0", ca_file=catalog.ca_file,
-                         registry_config=catalog.registry_config).digest != d1  # the tag really moved
-    config = kube.get("v1", "ConfigMap", "web-config", namespace)
-    assert config["data"] == {"plan": "small"}  # the resolved artifact, not the one now under the tag
+    assert index.resolve(catalog, "tiny", "1.0.0").digest != d1  # the tag really moved
+    configmap = kube.get("v1", "ConfigMap", "web-config", namespace)
+    assert configmap["data"] == {"plan": "small"}  # the resolved artifact, not the one now under the tag
 
 
-def test_registry_credentials_from_the_environment_reach_helm(catalog, cluster, registry, kube, namespace,
+def test_registry_credentials_from_the_environment_reach_helm(catalog, cluster, registry, helm_bin, namespace,
                                                               publish_tiny, tmp_path, monkeypatch):
-    from toolkit.deploy.config import CatalogConfig
-
     d1 = publish_tiny("1.0.0")
     # a pipeline with only env credentials: no registry config file anywhere helm or chartkit would look
     for name in ("HELM_REGISTRY_CONFIG", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE"):
         monkeypatch.delenv(name, raising=False)
-    from toolkit.localenv import paths
-
-    monkeypatch.setenv("CHARTKIT_CACHE", str(paths.cache_root()))  # keep finding the cached helm build
+    monkeypatch.setenv("CHARTKIT_CACHE", str(tmp_path / "cache"))  # an empty chart cache: the install really pulls
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
     monkeypatch.setenv("CHARTKIT_REGISTRY_USERNAME", registry.username)
     monkeypatch.setenv("CHARTKIT_REGISTRY_PASSWORD", registry.password)
-    env_only = Settings(CatalogConfig(catalog.url, "test", registry.ca_file, None), cluster.kubeconfig,
-                        cluster.context, "90s")
+    env_only = Config(CatalogRef(catalog.url, "test", registry.ca_file, None),
+                      ClusterRef(cluster.kubeconfig, cluster.context), helm_binary=helm_bin, timeout="90s")
     helm = env_only.helm()
-    written = helm.config.registry_config
-    assert written is not None and oct(written.stat().st_mode & 0o777) == "0o600"
-    assert not str(written).startswith(str(tmp_path))  # a private temp dir, not the working tree
-    r = instances.install(env_only, "web", "tiny@1.0.0", InstanceOptions(namespace=namespace), helm=helm)
+    # helm gets them as an in-memory registry config for the catalog's host: no file on disk, none in argv
+    assert helm.config.registry_config is None and helm.config.registry_host == catalog.url.host
+    shown = helm.show_chart(catalog.url.ref("tiny"), version="1.0.0")
+    assert "name: tiny" in shown
+    r = _install(env_only, "web", "tiny@1.0.0", namespace)
     assert (r.status, r.digest) == ("deployed", d1)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and registry.password.encode() in p.read_bytes()]
+    assert written == []  # not in the working tree, the home directory or the cache

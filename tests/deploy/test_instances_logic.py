@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from toolkit.deploy.instances import (CatalogVersion, Instance, Origin, RecoveryAction, catalog_id,
-                                      compute_outdated, instances_from_release_records, newest_version,
-                                      origin_from_labels, parse_type_ref, plan_recovery, serving_revision)
+from toolkit.adapters.releases import ReleaseRecord
+from toolkit.deploy.instance import Instance, instances_from_records, serving_revision
+from toolkit.deploy.origin import Origin, catalog_id, origin_from_labels, parse_type_ref
+from toolkit.deploy.outdated import CatalogVersion, compute_outdated, newest_version
+from toolkit.deploy.recovery import RecoveryAction, plan_recovery
 from toolkit.errors import DeployError, InputError
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -54,12 +56,12 @@ def _secret(ns, name, rev, status, version="1.0.0", type_name="chat"):
     return {"metadata": {"namespace": ns, "name": f"sh.helm.release.v1.{name}.v{rev}", "labels": labels}}
 
 
-def test_instances_from_release_records_takes_newest_revision_and_skips_foreign_releases():
+def test_instances_from_records_takes_newest_revision_and_skips_foreign_releases():
     foreign = {"metadata": {"namespace": "a", "labels": {"owner": "helm", "name": "nginx", "status": "deployed",
                                                            "version": "1"}}}
-    records = [_secret("a", "chat1", 1, "superseded", "1.0.0"), _secret("a", "chat1", 2, "deployed", "1.1.0"),
+    secrets = [_secret("a", "chat1", 1, "superseded", "1.0.0"), _secret("a", "chat1", 2, "deployed", "1.1.0"),
                _secret("b", "chat1", 1, "pending-upgrade"), foreign]
-    got = instances_from_release_records(records)
+    got = instances_from_records([ReleaseRecord.of(s) for s in secrets])
     assert [(i.namespace, i.name, i.revision, i.version, i.status) for i in got] == [
         ("a", "chat1", 2, "1.1.0", "deployed"), ("b", "chat1", 1, "1.0.0", "pending-upgrade")]
     assert got[0].digest == DIGEST and got[1].pending
@@ -97,7 +99,14 @@ def test_compute_outdated_flags_exactly_older_versions():
     ([{"revision": 1, "status": "pending-install"}], RecoveryAction.UNINSTALL, None),
     ([{"revision": 1, "status": "failed"}, {"revision": 2, "status": "pending-upgrade"}], RecoveryAction.UNINSTALL, None),
     ([{"revision": 1, "status": "deployed"}], RecoveryAction.NONE, None),
-], ids=["upgrade-stuck", "rollback-stuck", "install-stuck", "never-deployed", "healthy"])
+    # an upgrade failed, then helm's automatic rollback failed too: nothing is deployed any more
+    ([{"revision": 1, "status": "superseded"}, {"revision": 2, "status": "failed"},
+      {"revision": 3, "status": "failed"}], RecoveryAction.ROLLBACK, 1),
+    # a failed attempt while the older revision still serves: nothing to repair
+    ([{"revision": 1, "status": "deployed"}, {"revision": 2, "status": "failed"}], RecoveryAction.NONE, None),
+    ([{"revision": 1, "status": "failed"}], RecoveryAction.NONE, None),
+], ids=["upgrade-stuck", "rollback-stuck", "install-stuck", "never-deployed", "healthy", "failed-after-failed-rollback",
+        "failed-attempt-while-serving", "failed-install"])
 def test_plan_recovery(history, action, revision):
     plan = plan_recovery(history)
     assert (plan.action, plan.revision) == (action, revision)
@@ -117,12 +126,13 @@ def test_serving_revision_skips_failed_attempts(statuses, expected):
     assert serving_revision(history) == expected
 
 
-def test_recorded_values_reads_the_serving_revision_from_release_secrets():
+def test_serving_values_are_read_from_the_serving_revisions_release_secret():
+    # what toolkit.deploy.release.serving_values does over the API: the serving revision's record, decoded
     import base64
     import gzip
     import json
 
-    from toolkit.deploy.instances import recorded_values
+    from toolkit.adapters.releases import decode_release
 
     def secret(rev, status, config):
         rec = _secret("ns", "chat1", rev, status)
@@ -130,9 +140,13 @@ def test_recorded_values_reads_the_serving_revision_from_release_secrets():
         rec["data"] = {"release": base64.b64encode(base64.b64encode(body)).decode()}
         return rec
 
-    records = [secret(1, "superseded", {"plan": "small"}), secret(2, "deployed", {"plan": "large"}),
+    secrets = [secret(1, "superseded", {"plan": "small"}), secret(2, "deployed", {"plan": "large"}),
                secret(3, "failed", {"plan": "broken"})]
-    [inst] = instances_from_release_records(records)
-    assert recorded_values(records, inst) == {"plan": "large"}
-    records[1]["data"]["release"] = "not base64!"
-    assert recorded_values(records, inst) is None
+    records = [ReleaseRecord.of(s) for s in secrets]
+    [inst] = instances_from_records(records)
+    assert inst.revision == 3
+    serving = serving_revision([r for r in records if (r.namespace, r.name) == (inst.namespace, inst.name)])
+    assert serving == 2
+    assert decode_release(secrets[serving - 1])["config"] == {"plan": "large"}
+    secrets[1]["data"]["release"] = "not base64!"
+    assert decode_release(secrets[1]) is None

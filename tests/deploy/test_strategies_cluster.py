@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from toolkit.deploy import instances
-from toolkit.deploy.config import Settings
-from toolkit.deploy.instances import InstanceOptions
-from toolkit.deploy.strategies import run
+from toolkit.core.history import HistoryOptions, history
+from toolkit.core.install import InstallOptions, ValuesInput, install
+from toolkit.core.rollout import RolloutOptions, RolloutTarget, rollout, status
+from toolkit.deploy.release import get_instance
 from toolkit.deploy.strategies.plan import (ROUTE_API, Phase, StepKind, Strategy, StrategyOptions, route_weights,
                                             state_of)
 from toolkit.errors import DeployError
@@ -28,13 +28,12 @@ def _gone(kube, namespace: str) -> bool:
 
 
 @pytest.fixture
-def chat_v1_v2(chat_chart, catalog, publish_dir, cluster, kube, namespace):
+def chat_v1_v2(chat_chart, config, publish_dir, kube, namespace):
     """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published."""
-    settings = Settings(catalog, cluster.kubeconfig, cluster.context, "90s")
     publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
     publish_dir(chat_chart("1.1.0", "1.21"), "1.1.0")
-    instances.install(settings, "chat", "chat@1.0.0", InstanceOptions(namespace=namespace))
-    yield settings
+    install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=namespace))
+    yield config
     kube.delete("v1", "Namespace", f"{namespace}-chat-green", wait=False)
 
 
@@ -53,9 +52,9 @@ def test_blue_green_10_50_100(chat_v1_v2, kube, namespace):
             seen.append((event.step.weight, route_weights(obj)[0]["backends"], state_of(obj)["phase"],
                          _tag(kube, namespace), _tag(kube, green)))
 
-    options = run.RolloutOptions(namespace=namespace, strategy=StrategyOptions(
+    options = RolloutOptions(instance="chat", version="1.1.0", namespace=namespace, strategy=StrategyOptions(
         kind=Strategy.BLUE_GREEN, steps=(10, 50, 100), check_timeout_seconds=60))
-    result = run.rollout(chat_v1_v2, "chat", "1.1.0", options, progress=progress)
+    result = rollout(chat_v1_v2, options, progress=progress)
 
     blue_ref, green_ref = f"{namespace}/chat", f"{green}/chat"
     assert seen == [
@@ -72,11 +71,12 @@ def test_blue_green_10_50_100(chat_v1_v2, kube, namespace):
     assert route_weights(route) == [{"matches": [], "backends": {blue_ref: 100}}]
     assert state_of(route)["phase"] == "complete"
     assert kube.deployment_available("chat", namespace) and _tag(kube, namespace) == "1.21"
-    inst = instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube)
+    inst = get_instance(chat_v1_v2, "chat", namespace)
     assert (inst.version, inst.revision, inst.status) == ("1.1.0", 2, "deployed")
-    assert [h["version"] for h in instances.history(chat_v1_v2, "chat", namespace=namespace)] == ["1.0.0", "1.1.0"]
+    assert [h.version for h in history(chat_v1_v2, HistoryOptions(instance="chat", namespace=namespace))] == [
+        "1.0.0", "1.1.0"]
     assert _gone(kube, green)
-    assert run.status(chat_v1_v2, "chat", namespace=namespace)["phase"] == "complete"
+    assert status(chat_v1_v2, RolloutTarget(instance="chat", namespace=namespace))["phase"] == "complete"
 
 
 def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
@@ -87,12 +87,13 @@ def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
         if event.status == "done" and event.step.kind is StepKind.WEIGHT:
             weights.append(route_weights(kube.get(ROUTE_API, "HTTPRoute", "chat", namespace))[0]["backends"])
 
-    options = run.RolloutOptions(
-        namespace=namespace, sets=("chat.nodeSelector.disktype=none-has-it",),  # green can never be scheduled
+    options = RolloutOptions(
+        instance="chat", version="1.1.0", namespace=namespace,
+        values=ValuesInput(sets=("chat.nodeSelector.disktype=none-has-it",)),  # green can never be scheduled
         strategy=StrategyOptions(kind=Strategy.BLUE_GREEN, steps=(10, 100), check_timeout_seconds=4))
     with pytest.raises(DeployError, match=r"step 2/\d+ \(check\) failed: green Deployment .* is not Available after "
                                           r"4s; aborted: 100% of traffic is back on 1.0.0 and green is removed"):
-        run.rollout(chat_v1_v2, "chat", "1.1.0", options, progress=progress)
+        rollout(chat_v1_v2, options, progress=progress)
 
     assert weights == [{f"{namespace}/chat": 100, f"{green}/chat": 0}]  # the abort's step; never 10% on green
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
@@ -100,16 +101,16 @@ def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
     assert state_of(route)["phase"] == "aborted" and "is not Available" in state_of(route)["message"]
     assert _gone(kube, green)
     assert _tag(kube, namespace) == "1.20" and kube.deployment_available("chat", namespace)
-    assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.0.0"
+    assert get_instance(chat_v1_v2, "chat", namespace).version == "1.0.0"
 
 
 def test_split_by_customer_header_abort_then_promote_through_the_cli(chat_v1_v2, cluster, kube, namespace, capsys):
     from toolkit.cli import main
 
     green = f"{namespace}-chat-green"
-    common = ["-n", namespace, "--catalog", chat_v1_v2.catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+    common = ["-n", namespace, "--catalog", str(chat_v1_v2.catalog.url), "--kubeconfig", str(cluster.kubeconfig),
               "--kube-context", cluster.context]
-    assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "split", "--header", "X-Customer",
+    assert main(["rollout", "start", "chat", "--version", "1.1.0", "--strategy", "split", "--header", "X-Customer",
                  "--customers", "acme,globex", "--check-timeout", "60", "--json", *common]) == 0
     assert json.loads(capsys.readouterr().out)["phase"] == "split"
     assert main(["rollout", "status", "chat", "--json", *common]) == 0
@@ -123,40 +124,43 @@ def test_split_by_customer_header_abort_then_promote_through_the_cli(chat_v1_v2,
     assert grant["spec"]["from"][0]["namespace"] == namespace
     assert kube.deployment_available("chat", green) and _tag(kube, green) == "1.21"
 
+    # the last release's spelling (rollout INSTANCE --to V) still works for one release, with a warning
     assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "cutover", *common]) == 1
-    assert "a split rollout to 1.1.0 is split" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a split rollout to 1.1.0 is split" in err
+    assert "`chartkit rollout INSTANCE --to/--promote/--abort` is deprecated" in err
 
-    assert main(["rollout", "chat", "--abort", *common]) == 0
+    assert main(["rollout", "abort", "chat", *common]) == 0
     assert "aborted" in capsys.readouterr().out
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
     assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
     assert _gone(kube, green) and _tag(kube, namespace) == "1.20"
 
     # again at once (green's namespace may still be terminating), and this time promote
-    assert main(["rollout", "chat", "--to", "1.1.0", "--strategy", "split", "--customers", "acme",
+    assert main(["rollout", "start", "chat", "--version", "1.1.0", "--strategy", "split", "--customers", "acme",
                  "--check-timeout", "60", *common]) == 0
     assert "(split): split" in capsys.readouterr().out
-    assert main(["rollout", "chat", "--promote", "--json", *common]) == 0
+    assert main(["rollout", "promote", "chat", "--json", *common]) == 0
     promoted = json.loads(capsys.readouterr().out)
     assert (promoted["strategy"], promoted["phase"]) == ("split", "complete")
     assert [s["kind"] for s in promoted["steps"]] == ["check", "weight", "promote", "weight", "retire-green"]
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
     assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
     assert _tag(kube, namespace) == "1.21" and _gone(kube, green)
-    assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.1.0"
+    assert get_instance(chat_v1_v2, "chat", namespace).version == "1.1.0"
 
 
 @pytest.mark.parametrize("strategy", ["rolling", "cutover"], ids=["rolling", "cutover-from-file"])
 def test_rolling_and_cutover_through_the_cli(chat_v1_v2, cluster, kube, namespace, tmp_path, capsys, strategy):
     from toolkit.cli import main
 
-    common = ["-n", namespace, "--catalog", chat_v1_v2.catalog.url, "--kubeconfig", str(cluster.kubeconfig),
+    common = ["-n", namespace, "--catalog", str(chat_v1_v2.catalog.url), "--kubeconfig", str(cluster.kubeconfig),
               "--kube-context", cluster.context]
     flags = ["--strategy", "rolling"]
     if strategy == "cutover":
         (tmp_path / "cutover.yaml").write_text("kind: cutover\ncheck: {timeoutSeconds: 60}\n")
         flags = ["--strategy-file", str(tmp_path / "cutover.yaml")]
-    assert main(["rollout", "chat", "--to", "1.1.0", *flags, "--json", *common]) == 0
+    assert main(["rollout", "start", "chat", "--version", "1.1.0", *flags, "--json", *common]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert (result["strategy"], result["phase"], result["to"]) == (strategy, "complete", "1.1.0")
@@ -164,7 +168,7 @@ def test_rolling_and_cutover_through_the_cli(chat_v1_v2, cluster, kube, namespac
     assert kinds == (["upgrade"] if strategy == "rolling" else
                      ["deploy-green", "check", "weight:100", "promote", "weight:0", "retire-green"])
     assert _tag(kube, namespace) == "1.21"
-    assert instances.get_instance(chat_v1_v2, "chat", namespace, kube=kube).version == "1.1.0"
+    assert get_instance(chat_v1_v2, "chat", namespace).version == "1.1.0"
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace, missing_ok=True)
     if strategy == "rolling":
         assert route is None  # an in-place upgrade shifts no traffic between instances

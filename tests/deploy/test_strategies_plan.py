@@ -142,7 +142,7 @@ def test_strategy_schema_is_draft7(repo_root):
 
 
 def test_event_and_status_lines():
-    from toolkit.deploy.strategies.run import RolloutEvent, describe_status
+    from toolkit.core.rollout import RolloutEvent, describe_status
 
     assert RolloutEvent(3, 10, Step(W, 10), "done", "shop/chat 90%, green 10%", 0.04).line() == (
         "[3/10] route 10% to green done (0.0s): shop/chat 90%, green 10%")
@@ -156,7 +156,7 @@ def test_event_and_status_lines():
 
 
 @pytest.mark.parametrize("module", ["toolkit.deploy.strategies", "toolkit.deploy.strategies.plan",
-                                    "toolkit.deploy.strategies.run", "toolkit.deploy.binding"])
+                                    "toolkit.core.rollout", "toolkit.deploy.binding", "toolkit.core.bind"])
 def test_exported_surface(module):
     import importlib
 

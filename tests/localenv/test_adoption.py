@@ -9,8 +9,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from toolkit.cli import main
-from toolkit.deploy.helm import Helm
-from toolkit.deploy.kube import Kube
+from toolkit.adapters.helm import Helm
+from toolkit.adapters.kube import Kube
 
 pytestmark = pytest.mark.cluster
 

@@ -10,8 +10,8 @@ import pytest
 
 from toolkit import localenv
 from toolkit.cli import main
-from toolkit.deploy.helm import Helm
-from toolkit.deploy.kube import Kube, KubeError
+from toolkit.adapters.helm import Helm
+from toolkit.adapters.kube import Kube, KubeError
 from toolkit.localenv import _cluster
 from tests.localenv.charts import write_chart
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import localenv
-from toolkit.deploy.kube import Kube
+from toolkit.adapters.kube import Kube
 from toolkit.errors import LocalEnvError
 from toolkit.localenv import _build, _cluster, paths
 

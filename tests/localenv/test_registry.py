@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import localenv
-from toolkit.deploy.helm import Helm, HelmConfig
+from toolkit.adapters.helm import Helm, HelmConfig
 from toolkit.errors import HelmError
 from toolkit.localenv import _registry, paths
 from tests.localenv.charts import write_chart

@@ -158,7 +158,7 @@ def _read(path: Path, *, default: bool) -> dict[str, Any]:
     doc: Any = None
     if raw.lstrip()[:1] == b"{":
         # JSON is YAML, and tools (chartkit's local cluster among them) write kubeconfigs as JSON: json is already
-        # loaded, a YAML parser costs ~20 ms to import. Anything json refuses goes to the YAML parser below.
+        # loaded, the YAML parser costs ~15-20 ms to import. Anything json refuses goes to the YAML parser below.
         try:
             doc = json.loads(raw)
         except ValueError:
@@ -173,19 +173,26 @@ def _read(path: Path, *, default: bool) -> dict[str, Any]:
 
 
 def _parse_yaml(path: Path, raw: bytes) -> Any:
-    # PyYAML's libyaml loader: YAML 1.1 like client-go's go-yaml; as cheap to import as ruamel's (~15-20 ms each,
-    # measured) and its errors carry a line and column
-    import yaml
+    # the house's one YAML 1.1 parser (libyaml through ruamel.yaml.clib): go-yaml's reading, as client-go's;
+    # measured as cheap to import as PyYAML's CSafeLoader (~15-20 ms either), so no second YAML library
+    from toolkit.errors import InputError
+    from toolkit.objects import load_documents
 
     try:
-        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        docs = [doc for doc in load_documents(text, str(path)) if doc is not None]
+    except InputError as exc:
+        cause = exc.__cause__
+        mark = getattr(cause, "problem_mark", None) or getattr(cause, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = " ".join(str(exc.problem or exc.context or "").split())
-        raise _fail(path, f"not valid YAML{where}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise _fail(path, f"not valid YAML: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+        problem = getattr(cause, "problem", None) or getattr(cause, "context", None) or exc.message.rsplit(": ", 1)[-1]
+        raise _fail(path, f"not valid YAML{where}: {' '.join(str(problem).split())}") from None
+    if len(docs) > 1:
+        raise _fail(path, f"it holds {len(docs)} YAML documents; a kubeconfig is one")
+    return docs[0] if docs else None
 
 
 def _entries(doc: Mapping[str, Any], key: str, inner: str, path: Path) -> dict[str, dict[str, Any]]:

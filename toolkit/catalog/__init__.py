@@ -1,17 +1,14 @@
-"""The catalog: reproducible packages, immutable OCI publishing and the searchable repo-index.
+"""The catalog's domain rules: reproducible packages' artifacts, versions, and the searchable repo-index.
 
 Public API (used by the instances area and scripts)::
 
-    resolve(catalog_url, type, version=None) -> Resolved(type, ref, version, digest, deprecated)
-    latest_versions(catalog_url) -> {type: version}      # O(types) registry requests
-    sync(catalog_url, index_dir, full=False) -> SyncResult
-    package(chart_dir, PackageOptions(...)) -> PackageResult
-    publish(packages, PublishOptions(to=...)) -> PublishReport
+    resolve(catalog_ref, type, version=None) -> Resolved(type, ref, version, digest, deprecated)
+    latest_versions(catalog_ref) -> {type: version}      # O(types) registry requests
 
-Modules: ``versions`` (SemVer, tags, --bump) · ``artifact`` (Helm's OCI artifact as bytes) · ``package`` ·
-``publish`` · ``index`` (repo-index, sync, deprecate, resolve) · ``oci`` (the one registry adapter) · ``sign``
-(GnuPG) · ``settings`` (where the catalog is). Attributes load lazily so importing ``toolkit.catalog.versions``
-stays cheap.
+Modules: ``versions`` (SemVer, tags, --bump) · ``artifact`` (Helm's OCI artifact as bytes) · ``index``
+(repo-index, resolve) · ``declarations`` (a type's chartkit.yaml). The operations (package, publish, sync,
+deprecate, catalog list/show/search) are in ``toolkit.core``; the registry adapter is ``toolkit.adapters.oci``.
+Attributes load lazily so importing ``toolkit.catalog.versions`` stays cheap.
 """
 
 from __future__ import annotations
@@ -20,21 +17,12 @@ import importlib
 from typing import Any
 
 __all__ = [
-    "PackageOptions",
-    "PublishOptions",
     "Resolved",
     "latest_versions",
-    "package",
-    "publish",
     "resolve",
-    "sync",
 ]
 
-_WHERE = {
-    "PackageOptions": "package", "package": "package",
-    "PublishOptions": "publish", "publish": "publish",
-    "Resolved": "index", "latest_versions": "index", "resolve": "index", "sync": "index",
-}
+_WHERE = {"Resolved": "index", "latest_versions": "index", "resolve": "index"}
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,6 @@ Pure data: a package's bytes in, the blobs and the manifest bytes out (``oci.py`
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import tarfile
@@ -26,6 +25,7 @@ from typing import Any, Mapping
 
 from ruamel.yaml import YAML
 
+from toolkit.adapters.oci import digest_of
 from toolkit.catalog.versions import version_to_tag
 from toolkit.errors import InputError
 
@@ -38,7 +38,6 @@ __all__ = [
     "PROV_MEDIA_TYPE",
     "build_artifact",
     "chart_metadata",
-    "digest_of",
     "go_json",
     "read_package_file",
 ]
@@ -104,10 +103,6 @@ class Artifact:
     @property
     def blobs(self) -> list[Blob]:
         return [self.config, self.chart, *([self.prov] if self.prov else [])]
-
-
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def go_json(value: Any) -> bytes:

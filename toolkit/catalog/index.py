@@ -34,26 +34,24 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ruamel.yaml import YAML
 
-from toolkit.catalog.artifact import CHART_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, PROV_MEDIA_TYPE, digest_of, go_json
-from toolkit.catalog.oci import CatalogURL, Registry
+from toolkit.adapters.oci import Registry, digest_of
+from toolkit.catalog.artifact import CHART_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, PROV_MEDIA_TYPE, go_json
 from toolkit.catalog.versions import DEPRECATED_SUFFIX, SemVer, tag_to_version, version_to_tag
+from toolkit.config import CatalogRef, CatalogURL
 from toolkit.errors import CatalogError, InputError
 
 __all__ = [
     "INDEX_FILE",
     "Index",
     "Resolved",
-    "SyncResult",
     "build_entry",
     "catalog_chart_digest",
     "catalog_versions",
-    "deprecate",
     "latest_versions",
     "load_index",
-    "open_registry",
     "resolve",
     "search",
-    "sync",
+    "types_of",
     "write_index",
 ]
 
@@ -71,27 +69,16 @@ Progress = Callable[[str], None]
 
 # -- registry access ----------------------------------------------------------------------------------------
 
-def open_registry(catalog: str | CatalogURL, *, ca_file: Path | None = None,
-                  registry_config: Path | None = None) -> tuple[CatalogURL, Registry]:
-    """A registry client for a catalog URL (CA and credentials from arguments, env or helm/docker config)."""
-    url = catalog if isinstance(catalog, CatalogURL) else CatalogURL.parse(catalog)
-    return url, Registry(url.host, ca_file=ca_file, registry_config=registry_config)
-
-
-def catalog_versions(catalog: str, type_name: str, *, ca_file: Path | None = None,
-                     registry_config: Path | None = None) -> list[str]:
+def catalog_versions(catalog: CatalogRef, type_name: str) -> list[str]:
     """Every version of a type the catalog holds (one tag-list request)."""
-    url, reg = open_registry(catalog, ca_file=ca_file, registry_config=registry_config)
-    with reg:
-        return [v for v in (tag_to_version(t) for t in reg.tags(url.repository(type_name))) if v]
+    with catalog.registry() as reg:
+        return [v for v in (tag_to_version(t) for t in reg.tags(catalog.url.repository(type_name))) if v]
 
 
-def catalog_chart_digest(catalog: str, type_name: str, version: str, *, ca_file: Path | None = None,
-                         registry_config: Path | None = None) -> str | None:
+def catalog_chart_digest(catalog: CatalogRef, type_name: str, version: str) -> str | None:
     """The chart-layer digest the catalog holds for a version, or None (one manifest request)."""
-    url, reg = open_registry(catalog, ca_file=ca_file, registry_config=registry_config)
-    with reg:
-        found = reg.manifest(url.repository(type_name), version_to_tag(version))
+    with catalog.registry() as reg:
+        found = reg.manifest(catalog.url.repository(type_name), version_to_tag(version))
     return chart_layer_digest(found[0]) if found else None
 
 
@@ -115,21 +102,21 @@ class Resolved:
     deprecated: bool
 
 
-def resolve(catalog_url: str, type_name: str, version: str | None = None, *, ca_file: Path | None = None,
-            registry_config: Path | None = None, include_prerelease: bool = False) -> Resolved:
+def resolve(catalog: CatalogRef, type_name: str, version: str | None = None, *,
+            include_prerelease: bool = False) -> Resolved:
     """Find ``version`` of a type (or its latest release: no prerelease, no deprecated) in the catalog.
 
     Two registry requests: the tag list and a manifest HEAD. Raises CatalogError when the type or version is
     absent. A deprecated version is still resolved when asked for explicitly (``deprecated=True``; callers warn).
     """
-    url, reg = open_registry(catalog_url, ca_file=ca_file, registry_config=registry_config)
+    url = catalog.url
     repo = url.repository(type_name)
-    with reg:
+    with catalog.registry() as reg:
         tags = reg.tags(repo)
         if not tags:
             raise CatalogError(f'unable to resolve type "{type_name}" in catalog "{url}": no such type',
                                hint="`chartkit catalog list` shows the types")
-        deprecated = _deprecated_tags(tags)
+        deprecated = deprecated_tags(tags)
         if version is None:
             chosen = _latest(tags, deprecated, include_prerelease=include_prerelease)
             if chosen is None:
@@ -145,31 +132,31 @@ def resolve(catalog_url: str, type_name: str, version: str | None = None, *, ca_
                     deprecated=tag in deprecated)
 
 
-def latest_versions(catalog_url: str, *, ca_file: Path | None = None,
-                    registry_config: Path | None = None) -> dict[str, str]:
+def latest_versions(catalog: CatalogRef) -> dict[str, str]:
     """The newest release of every type: ``{type: version}``, skipping prereleases and deprecated versions.
 
     Costs ``1 + types`` registry requests (the repository list and one tag list per type, fetched concurrently).
     Types with no eligible version are left out.
     """
-    url, reg = open_registry(catalog_url, ca_file=ca_file, registry_config=registry_config)
-    with reg:
-        types = _types(url, reg)
+    url = catalog.url
+    with catalog.registry() as reg:
+        types = types_of(url, reg)
         with ThreadPoolExecutor(_WORKERS) as pool:
             tag_lists = dict(zip(types, pool.map(lambda t: reg.tags(url.repository(t)), types)))
     out = {}
     for type_name, tags in sorted(tag_lists.items()):
-        latest = _latest(tags, _deprecated_tags(tags), include_prerelease=False)
+        latest = _latest(tags, deprecated_tags(tags), include_prerelease=False)
         if latest:
             out[type_name] = latest
     return out
 
 
-def _types(url: CatalogURL, reg: Registry) -> list[str]:
+def types_of(url: CatalogURL, reg: Registry) -> list[str]:
+    """The types of a catalog: repositories directly under its path (one ``_catalog`` walk)."""
     return sorted({t for t in (url.type_of(r) for r in reg.repositories()) if t})
 
 
-def _deprecated_tags(tags: Iterable[str]) -> set[str]:
+def deprecated_tags(tags: Iterable[str]) -> set[str]:
     return {t[: -len(DEPRECATED_SUFFIX)] for t in tags if t.endswith(DEPRECATED_SUFFIX)}
 
 
@@ -445,160 +432,6 @@ def update_index(index_dir: Path, catalog: CatalogURL, entries: Iterable[tuple[s
         write_index(index_dir, index)
 
 
-# -- sync -------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SyncResult:
-    catalog: str
-    types: int
-    versions: int
-    added: list[str]
-    removed: list[str]
-    deprecated: list[str]
-    requests: int
-    path: Path
-    changed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"catalog": self.catalog, "types": self.types, "versions": self.versions, "added": self.added,
-                "removed": self.removed, "deprecated": self.deprecated, "changed": self.changed,
-                "skipped": self.skipped, "requests": self.requests, "index": str(self.path)}
-
-
-def sync(catalog_url: str, index_dir: Path, *, full: bool = False, verify: bool = False,
-         ca_file: Path | None = None, registry_config: Path | None = None, registry: Registry | None = None,
-         progress: Progress | None = None) -> SyncResult:
-    """Bring ``index_dir/index.json`` in line with the catalog; fetch only versions it does not hold yet.
-
-    ``verify`` also HEADs every version the index holds (one request each) and refetches those whose manifest
-    changed: chartkit never overwrites a version, but plain ``helm push`` can.
-    """
-    url = CatalogURL.parse(catalog_url)
-    reg = registry or Registry(url.host, ca_file=ca_file, registry_config=registry_config)
-    start = reg.requests
-    with index_lock(index_dir):  # from load through write: a concurrent publish's entries survive
-        index = load_index(index_dir)
-        if full or index.catalog != str(url):
-            if index.catalog and index.catalog != str(url):
-                log.warning("index %s described %s; rebuilding it for %s", index_dir, index.catalog, url)
-            index = Index(catalog=str(url))
-        try:
-            types = _types(url, reg)
-            with ThreadPoolExecutor(_WORKERS) as pool:
-                tag_lists = dict(zip(types, pool.map(lambda t: reg.tags(url.repository(t)), types)))
-                wanted: list[tuple[str, str, bool]] = []
-                added, removed, newly_deprecated, changed, skipped = [], [], [], [], []
-                for type_name, tags in tag_lists.items():
-                    deprecated = _deprecated_tags(tags)
-                    held = index.types.get(type_name, {})
-                    live = {tag_to_version(t): t for t in tags if tag_to_version(t)}
-                    for version in list(held):
-                        if version not in live:
-                            removed.append(f"{type_name}:{version}")
-                            del held[version]
-                        elif (live[version] in deprecated) != bool(held[version].get("deprecated")):
-                            held[version]["deprecated"] = live[version] in deprecated
-                            if held[version]["deprecated"]:
-                                newly_deprecated.append(f"{type_name}:{version}")
-                    for version, tag in live.items():
-                        if version not in held:
-                            wanted.append((type_name, tag, tag in deprecated))
-                if verify:
-                    held_tags = [(t, v, e["tag"]) for t, versions in index.types.items() if t in tag_lists
-                                 for v, e in versions.items()]
-                    digests = pool.map(lambda item: reg.manifest_digest(url.repository(item[0]), item[2]), held_tags)
-                    for (type_name, version, tag), digest in zip(held_tags, digests):
-                        if digest != index.types[type_name][version]["manifestDigest"]:
-                            log.warning("%s %s changed in the registry (%s); refetching", type_name, version, digest)
-                            changed.append(f"{type_name}:{version}")
-                            wanted.append((type_name, tag, bool(index.types[type_name][version]["deprecated"])))
-
-                def fetch(item: tuple[str, str, bool]) -> tuple[str, dict[str, Any] | None]:
-                    type_name, tag, is_deprecated = item
-                    repo = url.repository(type_name)
-                    found = reg.manifest(repo, tag)
-                    if found is None:
-                        raise CatalogError(f'unable to sync "{type_name}:{tag}": its manifest vanished during sync')
-                    manifest = found[0]
-                    chart_digest = chart_layer_digest(manifest)
-                    if not chart_digest:
-                        log.warning("skipping %s:%s: not a Helm chart (no chart layer)", type_name, tag)
-                        return type_name, None
-                    entry = build_entry(url, type_name, tag, manifest, reg.blob(repo, chart_digest),
-                                        deprecated=is_deprecated)
-                    if progress:
-                        progress(f"{type_name} {entry['version']}")
-                    return type_name, entry
-
-                for (type_name, tag, _), (_, entry) in zip(wanted, pool.map(fetch, wanted)):
-                    if entry is None:
-                        skipped.append(f"{type_name}:{tag}")
-                        continue
-                    index.types.setdefault(type_name, {})[entry["version"]] = entry
-                    if f"{type_name}:{entry['version']}" not in changed:
-                        added.append(f"{type_name}:{entry['version']}")
-            for type_name in [t for t in index.types if t not in tag_lists]:
-                removed += [f"{type_name}:{v}" for v in index.types.pop(type_name)]
-            for type_name in [t for t, versions in index.types.items() if not versions]:
-                del index.types[type_name]
-            path = write_index(index_dir, index)
-        finally:
-            if registry is None:
-                reg.close()
-    return SyncResult(catalog=str(url), types=len(index.types),
-                      versions=sum(len(v) for v in index.types.values()), added=sorted(added),
-                      removed=sorted(removed), deprecated=sorted(newly_deprecated),
-                      requests=reg.requests - start, path=path, changed=sorted(changed), skipped=sorted(skipped))
-
-
-# -- deprecate --------------------------------------------------------------------------------------------
-
-def deprecation_manifest(subject: bytes, *, reason: str, created: str) -> bytes:
-    """The marker artifact: empty config and layer, ``subject`` = the chart manifest, the reason annotated."""
-    empty = {"mediaType": EMPTY_MEDIA_TYPE, "digest": digest_of(EMPTY_BLOB), "size": len(EMPTY_BLOB)}
-    return go_json({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "artifactType": DEPRECATION_ARTIFACT_TYPE,
-        "config": empty,
-        "layers": [empty],
-        "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "digest": digest_of(subject), "size": len(subject)},
-        "annotations": {"dev.chartkit.deprecated.reason": reason, "org.opencontainers.image.created": created},
-    })
-
-
-def deprecate(catalog_url: str, type_name: str, version: str, *, index_dir: Path | None, reason: str = "",
-              ca_file: Path | None = None, registry_config: Path | None = None) -> dict[str, Any]:
-    """Mark a version deprecated in the registry (marker tag) and in the index; nothing is deleted."""
-    url, reg = open_registry(catalog_url, ca_file=ca_file, registry_config=registry_config)
-    repo, tag = url.repository(type_name), version_to_tag(str(SemVer.parse(version)))
-    with reg:
-        found = reg.manifest(repo, tag)
-        if found is None:
-            raise CatalogError(f'unable to deprecate "{type_name}" version "{version}" in catalog "{url}": '
-                               f"no such version", hint=f"`chartkit catalog show {type_name}` lists its versions")
-        already = reg.manifest_digest(repo, tag + DEPRECATED_SUFFIX) is not None
-        if not already:
-            reg.upload_blob(repo, EMPTY_BLOB, digest_of(EMPTY_BLOB))
-            created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            marker = deprecation_manifest(found[0], reason=reason or "deprecated", created=created)
-            reg.put_manifest(repo, tag + DEPRECATED_SUFFIX, marker, MANIFEST_MEDIA_TYPE)
-        if index_dir is not None:
-            with index_lock(index_dir):
-                index = load_index(index_dir)
-                entry = index.types.get(type_name, {}).get(version)
-                if index.catalog == str(url) and entry is None:
-                    chart_digest = chart_layer_digest(found[0]) or ""
-                    entry = build_entry(url, type_name, tag, found[0], reg.blob(repo, chart_digest))
-                    index.types.setdefault(type_name, {})[version] = entry
-                if entry is not None and index.catalog == str(url):
-                    entry["deprecated"] = True
-                    write_index(index_dir, index)
-    return {"type": type_name, "version": version, "marker": f"{url.ref(type_name)}:{tag}{DEPRECATED_SUFFIX}",
-            "alreadyDeprecated": already}
-
-
 # -- reading the index ------------------------------------------------------------------------------------
 
 def list_types(index: Index) -> list[dict[str, Any]]:
@@ -637,5 +470,5 @@ def require_index(index_dir: Path) -> Index:
     index = load_index(index_dir)
     if not index.catalog:
         raise InputError(f'unable to read the catalog index in "{index_dir}": it is empty or missing',
-                         hint="run `chartkit catalog sync --from oci://HOST/NAMESPACE` first")
+                         hint="run `chartkit catalog sync --catalog oci://HOST/PATH` first")
     return index

@@ -3,7 +3,9 @@
     read (read.py) → clean (clean.py) → components + parameters (params.py) → owner's overrides (overrides.py)
     → chart files (write.py, schema.py, emit.py) in a temp dir → verify (verify.py) → move into place
 
-``chartify()`` is the one operation; ``verify_against()`` re-checks a chart against a source.
+``chartify()`` builds a chart; ``verify_against()`` re-checks one against a source. The operations front doors
+call are ``toolkit.core.chartify`` and ``toolkit.core.verify``: they bring helm and the cluster from the one
+configuration.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from toolkit.chartify.read import ReadOptions, SourceObject
 from toolkit.errors import InputError
+
+if TYPE_CHECKING:
+    from toolkit.adapters.helm import Helm
+    from toolkit.adapters.kube import Kube
 
 __all__ = ["ChartifyOptions", "ChartifyResult", "chartify", "load_source", "verify_against"]
 
@@ -54,7 +60,7 @@ class ChartifyResult:
 
 
 def load_source(sources: Sequence[str], *, options: ReadOptions = ReadOptions(), stdin: Any = None,
-                kube: Any = None) -> tuple[list[SourceObject], dict[str, str]]:
+                kube: Callable[[], Kube] | None = None) -> tuple[list[SourceObject], dict[str, str]]:
     """Read and clean: the objects a chart must reproduce, and what was skipped (id → reason)."""
     from toolkit.chartify.clean import clean_objects
     from toolkit.chartify.read import read_sources
@@ -74,8 +80,9 @@ def _check_options(options: ChartifyOptions) -> None:
         raise InputError(f'unable to use chart version "{options.version}": not a semantic version like 1.2.3')
 
 
-def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = None, stdin: Any = None,
-             kube: Any = None, progress: Progress | None = None) -> ChartifyResult:
+def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Callable[[], Helm] | None = None,
+             stdin: Any = None, kube: Callable[[], Kube] | None = None,
+             progress: Progress | None = None) -> ChartifyResult:
     """Generate the chart for ``sources`` into ``options.output`` (atomically), verified unless told not to."""
     from toolkit.chartify.overrides import OVERRIDES_FILE, Overrides, apply_overrides, load_overrides
     from toolkit.chartify.params import build_model
@@ -101,7 +108,9 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
             from toolkit.chartify.verify import verify_chart
 
             say("verifying: helm lint --strict, helm template with defaults, object-by-object comparison")
-            verification = verify_chart(staged, objects, helm=helm)
+            if helm is None:
+                raise InputError("unable to verify the chart: no helm given", hint="pass --no-verify")
+            verification = verify_chart(staged, objects, helm=helm())
     except BaseException:
         discard(staged)
         raise
@@ -112,8 +121,8 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
                           components=model.components, warnings=list(model.warnings), verification=verification)
 
 
-def verify_against(chart: Path, sources: Sequence[str], *, helm: Any = None, read: ReadOptions = ReadOptions(),
-           stdin: Any = None, kube: Any = None, namespace: str | None = None) -> Any:
+def verify_against(chart: Path, sources: Sequence[str], *, helm: Helm, read: ReadOptions = ReadOptions(),
+                   stdin: Any = None, kube: Callable[[], Kube] | None = None, namespace: str | None = None) -> Any:
     """Check that ``chart`` rendered with defaults reproduces ``sources`` (see verify.py)."""
     from toolkit.chartify.verify import VerifyOptions, verify_chart
 

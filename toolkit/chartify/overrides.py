@@ -91,7 +91,7 @@ def load_overrides(path: Path) -> Overrides:
     """Read and validate an overrides file (YAML or JSON)."""
     import jsonschema
 
-    from toolkit.chartify.read import load_documents
+    from toolkit.objects import load_documents
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from toolkit.chartify import schema as schemas
 from toolkit.chartify.model import Emit, Expr, Model, Param, Ref, TemplateFile, copy_tree
-from toolkit.chartify.read import SourceObject, object_id
+from toolkit.chartify.read import SourceObject
+from toolkit.objects import object_id
 from toolkit.errors import InputError
 
 __all__ = ["WORKLOAD_KINDS", "build_model", "camel", "image_parts", "pod_spec_path"]

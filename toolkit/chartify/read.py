@@ -1,9 +1,8 @@
 """Read Kubernetes objects from files, directories, stdin or a live namespace, as plain dicts.
 
 Every source yields the same thing, a list of ``SourceObject`` (the object plus where it came from), so the live
-cluster is a second reader of the same objects, not a second pipeline. YAML is parsed the way the Kubernetes API
-server parses it (YAML 1.1 via go-yaml v2: ``yes`` is a boolean, ``0755`` is octal), with two deliberate
-exceptions: timestamps stay strings (the API treats them as strings) and a bare ``=`` is a string (CRD enums).
+cluster is a second reader of the same objects, not a second pipeline. YAML goes through the one YAML 1.1 parser
+(``toolkit.objects``), as the API server reads it.
 """
 
 from __future__ import annotations
@@ -11,20 +10,21 @@ from __future__ import annotations
 import io
 import logging
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from toolkit.errors import InputError
+from toolkit.objects import identity_key, load_documents, object_id
+
+if TYPE_CHECKING:
+    from toolkit.adapters.kube import Kube
 
 __all__ = [
     "CLUSTER_PREFIX",
     "MAX_FILE_BYTES",
     "ReadOptions",
     "SourceObject",
-    "load_documents",
-    "object_id",
     "read_sources",
 ]
 
@@ -47,9 +47,6 @@ class ReadOptions:
     max_file_bytes: int = MAX_FILE_BYTES
     #: the namespace objects without one are assumed to live in (the release namespace when rendering)
     default_namespace: str | None = None
-    #: where ``cluster:`` sources are read (default: $KUBECONFIG or ~/.kube/config, its current context)
-    kubeconfig: Path | None = None
-    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,229 +64,6 @@ class SourceObject:
     @property
     def id(self) -> str:
         return object_id(self.obj)
-
-
-def object_id(obj: dict[str, Any]) -> str:
-    """``Kind/namespace/name`` (``Kind/name`` when cluster-scoped or namespace-less): one object's identity."""
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{obj.get('kind')}/{ns}/{meta.get('name')}" if ns else f"{obj.get('kind')}/{meta.get('name')}"
-
-
-def _api_group(api_version: str) -> str:
-    return api_version.rpartition("/")[0] if "/" in api_version else ""
-
-
-def identity_key(obj: dict[str, Any], default_namespace: str | None = None) -> tuple[str, str, str, str]:
-    """Two objects are duplicates when group, kind, namespace and name match (the API version may differ)."""
-    meta = obj.get("metadata") or {}
-    return (_api_group(str(obj.get("apiVersion", ""))), str(obj.get("kind")),
-            str(meta.get("namespace") or default_namespace or ""), str(meta.get("name")))
-
-
-_PARSER_CLASSES: tuple[Any, Any, Any] | None = None
-
-
-def _parser_classes() -> tuple[Any, Any, Any]:
-    """A constructor, a resolver and its table with go-yaml v2 semantics (what the API server sees), built once.
-
-    YAML 1.1 always (a ``%YAML 1.2`` directive does not change it, as it does not for the API server);
-    timestamps and a bare ``=`` stay strings. The resolver's 1.1 table is computed once: ruamel otherwise
-    recomputes it for every scalar, a third of the parse time.
-    """
-    global _PARSER_CLASSES
-    if _PARSER_CLASSES is None:
-        from ruamel.yaml.constructor import SafeConstructor
-        from ruamel.yaml.resolver import VersionedResolver
-
-        class _Constructor(SafeConstructor):
-            pass
-
-        _Constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: c.construct_scalar(n))
-        _Constructor.add_constructor("tag:yaml.org,2002:value", lambda c, n: c.construct_scalar(n))
-        table = VersionedResolver(version=(1, 1)).versioned_resolver
-
-        class _Resolver(VersionedResolver):
-            @property
-            def versioned_resolver(self) -> Any:
-                return table
-
-        _PARSER_CLASSES = (_Constructor, _Resolver, table)
-    return _PARSER_CLASSES
-
-
-def _yaml() -> Any:
-    """A fresh parser per stream (ruamel parsers keep per-stream state)."""
-    from ruamel.yaml import YAML
-
-    constructor, resolver, _table = _parser_classes()
-    # libyaml's parser (ruamel.yaml.clib) when installed: 4x faster; ruamel falls back to pure Python otherwise
-    y = YAML(typ="safe", pure=False)
-    y.version = (1, 1)
-    y.Constructor = constructor
-    y.Resolver = resolver
-    return y
-
-
-def load_documents(text: str, origin: str) -> list[Any]:
-    """Parse a multi-document YAML stream; a syntax error names the file, document and line."""
-    try:
-        return _load_plain(text)
-    except Exception:  # noqa: BLE001 - anything the fast path does not take, ruamel's constructor decides
-        pass
-    return _load_ruamel(text, origin)
-
-
-def _load_ruamel(text: str, origin: str) -> list[Any]:
-    """ruamel's full constructor: anchors, merge keys and every tag, and errors with line and column."""
-    parser = _yaml()
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    docs: list[Any] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ruamel warns about YAML 1.1 floats without a dot; go-yaml accepts them
-        try:
-            for doc in parser.load_all(io.StringIO(text)):
-                docs.append(doc)
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = f", line {mark.line + 1} column {mark.column + 1}" if mark else ""
-            problem = (exc.problem or exc.context or "invalid YAML").strip()
-            raise InputError(f'unable to parse "{origin}" (document {len(docs)}{line}): {problem}',
-                             hint="fix the YAML syntax") from exc
-        except YAMLError as exc:
-            raise InputError(f'unable to parse "{origin}" (document {len(docs)}): {exc}'.splitlines()[0],
-                             hint="fix the YAML syntax") from exc
-    return docs
-
-
-class _NotPlain(Exception):
-    """Something the fast path leaves to ruamel's constructor: anchors, merge keys, complex keys, other tags."""
-
-
-_TAG = "tag:yaml.org,2002:"
-
-
-def _int(text: str) -> int:
-    """ruamel's SafeConstructor.construct_yaml_int for YAML 1.1 (``0755`` is octal, ``1:30`` sexagesimal)."""
-    text = text.replace("_", "")
-    sign = -1 if text[0] == "-" else 1
-    if text[0] in "+-":
-        text = text[1:]
-    if text == "0":
-        return 0
-    if text.startswith("0b"):
-        return sign * int(text[2:], 2)
-    if text.startswith("0x"):
-        return sign * int(text[2:], 16)
-    if text.startswith("0o"):
-        return sign * int(text[2:], 8)
-    if text[0] == "0":
-        return sign * int(text, 8)
-    if ":" in text:
-        value = 0
-        for base, digit in enumerate(reversed(text.split(":"))):
-            value += int(digit) * 60 ** base
-        return sign * value
-    return sign * int(text)
-
-
-def _float(text: str) -> float:
-    """ruamel's SafeConstructor.construct_yaml_float for YAML 1.1 (``.inf``, ``1e3``, ``1:30.5``)."""
-    from ruamel.yaml.constructor import SafeConstructor
-
-    text = text.replace("_", "").lower()
-    sign = -1 if text[0] == "-" else 1
-    if text[0] in "+-":
-        text = text[1:]
-    if text == ".inf":
-        return sign * SafeConstructor.inf_value
-    if text == ".nan":
-        return SafeConstructor.nan_value
-    if ":" in text:
-        value = 0.0
-        for base, digit in enumerate(reversed(text.split(":"))):
-            value += float(digit) * 60 ** base
-        return sign * value
-    return sign * float(text)
-
-
-def _bool(text: str) -> bool:
-    from ruamel.yaml.constructor import SafeConstructor
-
-    return SafeConstructor.bool_values[text.lower()]
-
-
-#: how each scalar tag becomes a value; timestamps and ``=`` stay strings (see the module docstring)
-_SCALARS = {_TAG + "str": str, _TAG + "null": lambda _text: None, _TAG + "bool": _bool, _TAG + "int": _int,
-            _TAG + "float": _float, _TAG + "timestamp": str, _TAG + "value": str}
-
-
-def _load_plain(text: str) -> list[Any]:
-    """Every document as plain dicts, lists and scalars, built straight from libyaml's events.
-
-    Same parser (ruamel.yaml.clib's libyaml), same YAML 1.1 resolver table and the same scalar construction as
-    ``_yaml()``, without ruamel's node tree and generic constructor: half the time. Raises on
-    anything else (anchors, merge keys, duplicate or complex keys, other tags, syntax errors), and the caller
-    then uses ruamel's full constructor, which gives the value or the error message (also when
-    ruamel.yaml.clib is missing).
-    """
-    from _ruamel_yaml import CParser
-    from ruamel.yaml.events import (MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
-                                    SequenceStartEvent, StreamEndEvent)
-
-    # the resolver table's patterns are lazily compiled wrappers: take their match methods once, not per scalar
-    table = {first: [(tag, regexp.match) for tag, regexp in entries]
-             for first, entries in _parser_classes()[2].items()}
-    next_event = CParser(text).get_event
-
-    def scalar(event: Any) -> Any:
-        if event.anchor is not None:
-            raise _NotPlain("anchor")
-        tag, value = event.tag, event.value
-        if tag is None or tag == "!":
-            if not event.implicit[0]:  # quoted, or tagged "!": a string
-                return value
-            for tag, match in table.get(value[:1], ()):  # noqa: B007 - the matching tag is used below
-                if match(value):
-                    break
-            else:
-                return value
-        if tag == _TAG + "str":
-            return value
-        if tag not in _SCALARS:
-            raise _NotPlain(tag)
-        return _SCALARS[tag](value)
-
-    def node(event: Any) -> Any:
-        kind = type(event)
-        if kind is ScalarEvent:
-            return scalar(event)
-        if event.anchor is not None:  # an anchor, or an alias to one
-            raise _NotPlain("anchor")
-        if kind is MappingStartEvent and event.tag in (None, "!", _TAG + "map"):
-            mapping: dict[Any, Any] = {}
-            while type(event := next_event()) is not MappingEndEvent:
-                if type(event) is not ScalarEvent:
-                    raise _NotPlain("complex key")
-                key = scalar(event)
-                if key in mapping:
-                    raise _NotPlain("duplicate key")  # ruamel names both places
-                mapping[key] = node(next_event())
-            return mapping
-        if kind is SequenceStartEvent and event.tag in (None, "!", _TAG + "seq"):
-            sequence: list[Any] = []
-            while type(event := next_event()) is not SequenceEndEvent:
-                sequence.append(node(event))
-            return sequence
-        raise _NotPlain(str(event))
-
-    docs: list[Any] = []
-    next_event()  # stream start
-    while type(next_event()) is not StreamEndEvent:  # document start
-        docs.append(node(next_event()))
-        next_event()  # document end
-    return docs
 
 
 def _expand_paths(source: str) -> list[Path]:
@@ -390,33 +164,31 @@ def _objects_from_docs(docs: Iterable[Any], origin: str) -> Iterator[SourceObjec
         yield SourceObject(doc, origin, index)
 
 
-def _read_cluster(source: str, options: ReadOptions, client: Any) -> list[SourceObject]:
+def _read_cluster(source: str, kube: Callable[[], Kube] | None) -> list[SourceObject]:
     spec = source[len(CLUSTER_PREFIX):]
     namespace, _, selector = spec.partition("?")
     if not namespace:
         raise InputError(f'unable to read "{source}": no namespace', hint="use cluster:NAMESPACE[?selector]")
-    if client is None:
-        from toolkit.deploy.kube import Kube  # lazy: the kubernetes client is slow to import
-
-        client = Kube(options.kubeconfig, options.context)
-    items = client.list_namespace_objects(namespace, selector or None)
+    if kube is None:
+        raise InputError(f'unable to read "{source}": no cluster to read it from')
+    items = kube().list_namespace_objects(namespace, selector or None)
     return list(_objects_from_docs([{"kind": "List", "items": list(items)}], source))
 
 
 def read_sources(sources: Sequence[str], *, options: ReadOptions = ReadOptions(),
-                 stdin: io.TextIOBase | None = None, kube: Any = None) -> list[SourceObject]:
+                 stdin: io.TextIOBase | None = None, kube: Callable[[], Kube] | None = None) -> list[SourceObject]:
     """Read every object from ``sources`` (files, directories, ``-``, ``cluster:NS[?selector]``), in order.
 
     Raises ``InputError`` for anything that is not a readable, well-formed object, for duplicates, and for input
-    holding no object at all. ``kube`` is a ``toolkit.deploy.kube.Kube`` for ``cluster:`` sources (default: one
-    made from ``options.kubeconfig``/``options.context``).
+    holding no object at all. ``kube`` gives the Kubernetes adapter for ``cluster:`` sources (made on first use:
+    files never need a cluster).
     """
     if not sources:
         raise InputError("unable to read the app: no source given", hint="pass files, directories, - or cluster:NS")
     objects: list[SourceObject] = []
     for source in sources:
         if source.startswith(CLUSTER_PREFIX):
-            objects.extend(_read_cluster(source, options, kube))
+            objects.extend(_read_cluster(source, kube))
             continue
         if source == "-":
             text = _read_stdin(stdin, options)

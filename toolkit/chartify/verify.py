@@ -17,10 +17,14 @@ import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from toolkit.chartify.params import STANDARD_LABELS, main_namespace
-from toolkit.chartify.read import SourceObject, identity_key, load_documents, object_id
+from toolkit.chartify.read import SourceObject
+from toolkit.objects import identity_key, load_documents, object_id, parse_manifest
+
+if TYPE_CHECKING:
+    from toolkit.adapters.helm import Helm
 
 __all__ = ["ObjectResult", "Status", "VerifyOptions", "VerifyResult", "compare", "verify_chart"]
 
@@ -132,10 +136,6 @@ def compare(rendered: dict[str, Any], source: dict[str, Any]) -> tuple[str | Non
     return _same(source, rendered, ""), tuple(ignored)
 
 
-def parse_rendered(text: str, origin: str) -> list[dict[str, Any]]:
-    return [d for d in load_documents(text, origin) if isinstance(d, dict)]
-
-
 def _find_secret_slots(values: Any, prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], str]]:
     """(values path, Secret name) of each ``{existingSecret, values}`` pair chartify generated."""
     if isinstance(values, dict):
@@ -173,19 +173,15 @@ def _merge(into: dict[str, Any], more: Mapping[str, Any]) -> None:
             into[key] = value
 
 
-def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Any = None,
+def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Helm,
                  options: VerifyOptions = VerifyOptions()) -> VerifyResult:
     """Lint, render with defaults, and compare with the cleaned ``source`` objects."""
-    if helm is None:
-        from toolkit.deploy.helm import Helm
-
-        helm = Helm()
     chart_meta = load_documents((chart / "Chart.yaml").read_text(encoding="utf-8"), str(chart / "Chart.yaml"))[0]
     release = options.release or str(chart_meta.get("name"))
     objects = [s.obj for s in source]
     namespace = options.namespace or main_namespace(objects) or "default"
     lint_output = helm.lint(chart, strict=True) if options.lint else ""
-    rendered = parse_rendered(helm.template(chart, release=release, namespace=namespace), f"{chart} (rendered)")
+    rendered = parse_manifest(helm.template(chart, release=release, namespace=namespace), f"{chart} (rendered)")
     by_key = {identity_key(o): o for o in rendered}
 
     values = load_documents((chart / "values.yaml").read_text(encoding="utf-8"), str(chart / "values.yaml"))[0] or {}
@@ -200,7 +196,7 @@ def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Any = Non
             _merge(overrides, _nest(path, {"existingSecret": "", "values": _secret_values(secret)}))
         # the source's secret data travels on helm's stdin only, never into files or argv
         text = helm.template(chart, release=release, namespace=namespace, values=overrides)
-        secret_render = {identity_key(o): o for o in parse_rendered(text, f"{chart} (rendered with Secret data)")
+        secret_render = {identity_key(o): o for o in parse_manifest(text, f"{chart} (rendered with Secret data)")
                          if o.get("kind") == "Secret"}
 
     rows: list[ObjectResult] = []

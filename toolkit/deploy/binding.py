@@ -18,7 +18,8 @@ from typing import Any, Mapping
 from toolkit.deploy.strategies.plan import pod_references
 from toolkit.errors import DeployError, InputError
 
-__all__ = ["BindOptions", "Binding", "bind", "binding_data", "bindings", "unbind"]
+__all__ = ["ANNOTATION_SOURCE", "Binding", "LABEL_NAMESPACE", "LABEL_OF", "binding_data", "binding_of",
+           "pick_secret", "pick_service"]
 
 LABEL_OF = "chartkit.io/binding-of"
 LABEL_NAMESPACE = "chartkit.io/binding-namespace"
@@ -32,17 +33,6 @@ _ALIASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("uri", re.compile(r"(^|[_.-])(url|uri)$", re.I)),
 )
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-@dataclass(frozen=True)
-class BindOptions:
-    """Where an instance's binding goes (the CLI binds its flags onto these defaults)."""
-
-    namespace: str = "default"     # the instance's namespace
-    to: str = "default"            # the consumer's namespace
-    name: str | None = None        # the binding Secret's name (default "<instance>-binding")
-    secret: str | None = None      # the instance Secret to hand over (default: the one its release uses)
-    service: str | None = None     # the instance Service (default: the one named like the instance, else the first)
 
 
 @dataclass(frozen=True)
@@ -84,13 +74,7 @@ def binding_data(*, type_name: str, host: str, port: int, credentials: Mapping[s
     return dict(sorted(data.items()))
 
 
-def _release_objects(helm: Any, name: str, namespace: str) -> list[dict[str, Any]]:
-    from toolkit.deploy.drift import parse_manifest
-
-    return parse_manifest(helm.get_manifest(name, namespace=namespace))
-
-
-def _pick_service(objects: list[dict[str, Any]], instance: str, namespace: str, wanted: str | None) -> tuple[str, int]:
+def pick_service(objects: list[dict[str, Any]], instance: str, namespace: str, wanted: str | None) -> tuple[str, int]:
     services = [o for o in objects if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")]
     if wanted:
         services = [s for s in services if s["metadata"]["name"] == wanted]
@@ -102,7 +86,7 @@ def _pick_service(objects: list[dict[str, Any]], instance: str, namespace: str, 
     return svc["metadata"]["name"], int(svc["spec"]["ports"][0]["port"])
 
 
-def _pick_secret(objects: list[dict[str, Any]], instance: str, namespace: str, wanted: str | None) -> str:
+def pick_secret(objects: list[dict[str, Any]], instance: str, namespace: str, wanted: str | None) -> str:
     if wanted:
         return wanted
     rendered = sorted(o["metadata"]["name"] for o in objects if o.get("kind") == "Secret")
@@ -114,46 +98,7 @@ def _pick_secret(objects: list[dict[str, Any]], instance: str, namespace: str, w
     return candidates[0]
 
 
-def bind(settings: Any, instance: str, options: BindOptions, *, helm: Any = None, kube: Any = None) -> Binding:
-    """Create (or refresh) the binding Secret of an instance in the consumer's namespace."""
-    from toolkit.deploy import instances
-
-    helm, kube = helm or settings.helm(), kube or settings.kube()
-    inst = instances.get_instance(settings, instance, options.namespace, kube=kube)
-    objects = _release_objects(helm, instance, options.namespace)
-    svc, port = _pick_service(objects, instance, options.namespace, options.service)
-    secret_name = _pick_secret(objects, instance, options.namespace, options.secret)
-    source = kube.get("v1", "Secret", secret_name, options.namespace, missing_ok=True)
-    if source is None:
-        raise DeployError(f'unable to bind "{options.namespace}/{instance}": its Secret "{secret_name}" does not exist',
-                          hint="create it (the chart's existingSecret) or pass --secret NAME")
-    name = options.name or f"{instance}-binding"
-    if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", name) or len(name) > 253:
-        raise InputError(f'unable to name a binding "{name}": not a valid Secret name')
-    existing = kube.get("v1", "Secret", name, options.to, missing_ok=True)
-    if existing is not None:
-        labels = existing["metadata"].get("labels") or {}
-        if (labels.get(LABEL_OF), labels.get(LABEL_NAMESPACE)) != (instance, options.namespace):
-            raise DeployError(f'unable to bind "{options.namespace}/{instance}" as "{options.to}/{name}": a Secret '
-                              "by that name exists and is not this instance's binding", hint="pass --name")
-    host = f"{svc}.{options.namespace}.svc.cluster.local"
-    data = binding_data(type_name=inst.type, host=host, port=port, credentials=source.get("data") or {})
-    obj = {
-        "apiVersion": "v1", "kind": "Secret", "type": f"servicebinding.io/{inst.type}",
-        "metadata": {"name": name, "namespace": options.to,
-                     "labels": {LABEL_OF: instance, LABEL_NAMESPACE: options.namespace,
-                                "app.kubernetes.io/managed-by": "chartkit"},
-                     "annotations": {ANNOTATION_SOURCE: f"{options.namespace}/{secret_name}"}},
-        "data": data,
-    }
-    if existing is not None and existing.get("type") != obj["type"]:
-        kube.delete("v1", "Secret", name, options.to, wait=True)  # a Secret's type is immutable
-    kube.apply([obj], options.to, field_manager="chartkit-binding")
-    return Binding(name, options.to, instance, options.namespace, inst.type, host, port, tuple(data),
-                   f"{options.namespace}/{secret_name}")
-
-
-def _binding_of(obj: Mapping[str, Any]) -> Binding:
+def binding_of(obj: Mapping[str, Any]) -> Binding:
     meta = obj["metadata"]
     labels = meta.get("labels") or {}
     data = obj.get("data") or {}
@@ -165,25 +110,3 @@ def _binding_of(obj: Mapping[str, Any]) -> Binding:
     return Binding(meta["name"], meta["namespace"], labels.get(LABEL_OF, ""), labels.get(LABEL_NAMESPACE, ""),
                    plain("type"), plain("host"), int(port) if port.isdigit() else 0, tuple(sorted(data)),
                    (meta.get("annotations") or {}).get(ANNOTATION_SOURCE, ""))
-
-
-def bindings(settings: Any, instance: str, *, namespace: str = "default", kube: Any = None) -> list[Binding]:
-    """Every binding of an instance, in every namespace (one list request)."""
-    kube = kube or settings.kube()
-    found = kube.list("v1", "Secret", None, selector=f"{LABEL_OF}={instance},{LABEL_NAMESPACE}={namespace}")
-    return sorted((_binding_of(o) for o in found), key=lambda b: (b.namespace, b.name))
-
-
-def unbind(settings: Any, instance: str, *, namespace: str = "default", to: str, name: str | None = None,
-           kube: Any = None) -> Binding:
-    """Remove an instance's binding from a consumer namespace; refuses Secrets that are not its binding."""
-    kube = kube or settings.kube()
-    name = name or f"{instance}-binding"
-    obj = kube.get("v1", "Secret", name, to, missing_ok=True)
-    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
-    if obj is None or (labels.get(LABEL_OF), labels.get(LABEL_NAMESPACE)) != (instance, namespace):
-        raise DeployError(f'unable to unbind "{namespace}/{instance}" from "{to}": no binding "{to}/{name}" of it',
-                          hint=f"`chartkit bindings {instance} -n {namespace}` lists them")
-    binding = _binding_of(obj)
-    kube.delete("v1", "Secret", name, to, wait=True)
-    return binding

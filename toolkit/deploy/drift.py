@@ -22,7 +22,14 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from toolkit.deploy.values import coalesce, locked_parameters
+from toolkit.objects import ObjectKey, parse_manifest
+
+if TYPE_CHECKING:
+    from toolkit.adapters.helm import Helm
 
 __all__ = [
     "CONTROLLER_MANAGERS",
@@ -30,7 +37,6 @@ __all__ = [
     "ChangeKind",
     "DriftReport",
     "ExitCode",
-    "ObjectKey",
     "diff_object",
     "field_paths",
     "lookup",
@@ -67,23 +73,6 @@ class ChangeKind(str, enum.Enum):
     MISSING_OBJECT = "missing"   # an object of the manifest is gone
     EXTRA_OBJECT = "extra"       # an object labelled as the instance's is not in the manifest
     UNAPPLIABLE = "unappliable"  # Helm could not re-apply it now (e.g. an immutable field was changed)
-
-
-@dataclass(frozen=True, order=True)
-class ObjectKey:
-    kind: str
-    namespace: str
-    name: str
-    api_version: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.name}" if not self.namespace else f"{self.kind}/{self.namespace}/{self.name}"
-
-    @classmethod
-    def of(cls, obj: Mapping[str, Any], namespace: str = "") -> ObjectKey:
-        meta = obj.get("metadata") or {}
-        return cls(obj.get("kind", ""), meta.get("namespace") or namespace, meta.get("name", ""),
-                   obj.get("apiVersion", ""))
 
 
 @dataclass(frozen=True)
@@ -357,23 +346,7 @@ _DERIVED_KINDS = frozenset({"Endpoints", "EndpointSlice", "Event", "ReplicaSet",
                             "Lease", "PodMetrics"})
 
 
-# -- the operation (helm and the cluster through their adapters) ------------------------------------------------
-
-def parse_manifest(text: str) -> list[dict[str, Any]]:
-    """A release manifest (multi-document YAML) as plain objects; ``kind: List`` wrappers are unwrapped."""
-    from ruamel.yaml import YAML
-
-    objects: list[dict[str, Any]] = []
-    for doc in YAML(typ="safe", pure=True).load_all(text):
-        if not isinstance(doc, dict):
-            continue
-        doc = json.loads(json.dumps(doc, default=str))
-        if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            objects += [item for item in doc["items"] if isinstance(item, dict)]
-        elif doc.get("kind"):
-            objects.append(doc)
-    return objects
-
+# -- which fields render a locked parameter (one helm render) ----------------------------------------------------
 
 def _sentinel(index: int, default: Any) -> Any:
     if isinstance(default, bool) or default is None or isinstance(default, (dict, list)):
@@ -390,10 +363,9 @@ def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], An
     return [(path, value)]
 
 
-def locked_fields(helm: Any, package: Any, *, release: str, namespace: str, schema: Mapping[str, Any] | None,
+def locked_fields(helm: Helm, package: Path, *, release: str, namespace: str, schema: Mapping[str, Any] | None,
                   defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[tuple[str, str], list[tuple]]:
     """Which object fields render a locked parameter: render once with a distinct probe value per lock."""
-    from toolkit.deploy.values import coalesce, locked_parameters
 
     if not schema:
         return {}
@@ -412,66 +384,11 @@ def locked_fields(helm: Any, package: Any, *, release: str, namespace: str, sche
         node[path[-1]] = sentinel
     if not probes:
         return {}
-    text = helm.render_unchecked(package, release=release, namespace=namespace,
-                                 values=coalesce(values, probe_values))
+    text = helm.template(package, release=release, namespace=namespace, values=coalesce(values, probe_values),
+                         skip_schema_validation=True)
     found: dict[tuple[str, str], list[tuple]] = {}
     for obj in parse_manifest(text):
         paths = find_values(obj, probes)
         if paths:
             found[(obj.get("kind", ""), (obj.get("metadata") or {}).get("name", ""))] = list(paths)
     return found
-
-
-def instance_selector(name: str) -> str:
-    return f"app.kubernetes.io/instance={name}"
-
-
-def drift(settings: Any, name: str, *, namespace: str = "default", helm: Any = None, kube: Any = None,
-          check_locks: bool = True) -> DriftReport:
-    """Compare an instance's live objects with its release manifest (see the module docstring)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from toolkit.deploy import instances as inst_mod
-    from toolkit.errors import ClusterError
-
-    helm = helm or settings.helm()
-    kube = kube or settings.kube()
-    manifest = parse_manifest(helm.get_manifest(name, namespace=namespace))
-    locked: dict[tuple[str, str], list[tuple]] = {}
-    if check_locks:
-        inst = inst_mod.get_instance(settings, name, namespace, kube=kube)
-        from toolkit.deploy.instances import catalog_id
-
-        if inst.catalog_id == catalog_id(settings.catalog.url):
-            scratch = Path(tempfile.mkdtemp(prefix="chartkit-drift-"))
-            try:
-                fetched = inst_mod.fetch(settings, helm, inst.type, inst.version, scratch)
-                locked = locked_fields(helm, fetched.package, release=name, namespace=namespace,
-                                       schema=fetched.schema, defaults=fetched.defaults,
-                                       values=helm.get_values(name, namespace=namespace))
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-    changes: list[Change] = []
-    keys, live_keys = [], []
-    for obj in manifest:
-        key = ObjectKey.of(obj, namespace)
-        keys.append(key)
-        live = kube.get(obj["apiVersion"], obj["kind"], key.name, key.namespace or None, missing_ok=True)
-        if live is None:
-            continue
-        live_keys.append(key)
-        try:
-            desired = kube.apply([obj], namespace, field_manager=HELM_MANAGER, force=True, dry_run=True)[0]
-        except ClusterError as exc:
-            changes.append(Change(key, ChangeKind.UNAPPLIABLE, new=exc.message))
-            continue
-        changes += diff_object(desired, live, key=key, locked=locked.get((key.kind, key.name), ()))
-    labelled = kube.list_namespace_objects(namespace, selector=instance_selector(name))
-    extra = missing_and_extra(keys, live_keys, labelled)
-    for change in extra:
-        if change.kind is ChangeKind.MISSING_OBJECT and (change.object.kind, change.object.name) in locked:
-            change = Change(change.object, change.kind, violation=True)
-        changes.append(change)
-    return DriftReport(name, namespace, tuple(changes))

@@ -22,6 +22,7 @@ from toolkit.errors import InputError
 __all__ = [
     "LockedParameter",
     "ValuesCheck",
+    "ValuesInput",
     "coalesce",
     "load_values_file",
     "locked_parameters",
@@ -188,6 +189,22 @@ def user_values(files: Sequence[Path] = (), sets: Sequence[str] = (), set_string
         values = _merge_keep_nulls(values, load_values_file(path))
     values = _merge_keep_nulls(values, parse_set(sets))
     return _merge_keep_nulls(values, parse_set(set_strings, as_string=True))
+
+
+@dataclass(frozen=True)
+class ValuesInput:
+    """The values a user gives an operation: ``-f`` files, ``--set`` and ``--set-string`` items, in that order."""
+
+    files: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+    set_strings: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.files or self.sets or self.set_strings)
+
+    def merged(self, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``base`` (an instance's current values), then the files, then --set, then --set-string."""
+        return user_values(self.files, self.sets, self.set_strings, base=base)
 
 
 def _merge_keep_nulls(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Kubernetes control plane, built from upstream sources and started on 127.0.0.1 b
     start_cluster()    etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (3 fake nodes),
                        Gateway API CRDs; kubeconfig in the state dir
     helm_config()      a HelmConfig wired to them
+    fallback()         what the CLI offers the one configuration when nothing names a catalog/cluster/helm
     status() / down()  what runs where; stop everything by pid and remove the state
 
 Every start is idempotent and safe to call from several processes at once (a file lock per service): a healthy
@@ -21,11 +22,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from toolkit.deploy.helm import HelmConfig
+from typing import TYPE_CHECKING
+
 from toolkit.errors import LocalEnvError
-from toolkit.localenv import _build, _registry, paths
+from toolkit.localenv import paths
 from toolkit.localenv._info import ClusterInfo, RegistryInfo
 from toolkit.localenv._proc import Progress
+from toolkit.localenv.fallback import fallback
+
+if TYPE_CHECKING:
+    from toolkit.adapters.helm import HelmConfig
 
 __all__ = [
     "ClusterInfo",
@@ -33,6 +39,7 @@ __all__ = [
     "RegistryInfo",
     "down",
     "ensure_helm",
+    "fallback",
     "helm_config",
     "start_cluster",
     "start_registry",
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 
 def ensure_helm(progress: Progress | None = None) -> Path:
     """The helm binary to use: ``CHARTKIT_HELM`` when set, else the pinned build (built on first use)."""
+    from toolkit.localenv import _build
+
     explicit = os.environ.get("CHARTKIT_HELM")
     if explicit:
         path = Path(explicit)
@@ -56,6 +65,8 @@ def ensure_helm(progress: Progress | None = None) -> Path:
 
 def start_registry(progress: Progress | None = None) -> RegistryInfo:
     """Start (or reuse) the local OCI registry."""
+    from toolkit.localenv import _registry
+
     return _registry.start(progress)
 
 
@@ -76,6 +87,8 @@ def _cached_helm() -> Path | None:
 
 def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | None = None, **options: Any) -> HelmConfig:
     """A HelmConfig using the local helm build and, when given, the local registry and cluster."""
+    from toolkit.adapters.helm import HelmConfig
+
     return HelmConfig(
         executable=_cached_helm(),
         kubeconfig=cluster.kubeconfig if cluster else None,
@@ -88,12 +101,12 @@ def helm_config(registry: RegistryInfo | None = None, cluster: ClusterInfo | Non
 
 def status() -> dict[str, Any]:
     """What runs where (nothing is started or built): helm, registry and cluster, each None when absent."""
-    from toolkit.deploy.helm import find_helm
-    from toolkit.localenv import _cluster
+    from toolkit.adapters.helm import find_helm
+    from toolkit.localenv import _cluster, _registry
 
     data: dict[str, Any] = {"helm": None}
     try:
-        helm_path = find_helm()
+        helm_path = find_helm(fallback=paths.helm_binary())
     except LocalEnvError as exc:
         data["helm_hint"] = str(exc)
     else:
@@ -112,7 +125,7 @@ def status() -> dict[str, Any]:
 
 
 def _helm_version(binary: Path) -> str | None:
-    from toolkit.deploy.helm import Helm, HelmConfig
+    from toolkit.adapters.helm import Helm, HelmConfig
     from toolkit.errors import HelmError
 
     try:
@@ -123,7 +136,7 @@ def _helm_version(binary: Path) -> str | None:
 
 def down(*, keep_data: bool = False) -> list[str]:
     """Stop every process the local environment started (by pid) and remove its state; returns what was stopped."""
-    from toolkit.localenv import _cluster
+    from toolkit.localenv import _cluster, _registry
 
     stopped = _cluster.stop()
     if _registry.stop():

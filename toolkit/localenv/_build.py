@@ -101,13 +101,25 @@ def _timed(argv: list[str]) -> list[str]:
     return ["/usr/bin/time", "-v", *argv] if os.access("/usr/bin/time", os.X_OK) else argv
 
 
-def _run_build(argv: list[str], *, log_file: Path, env: dict[str, str], cwd: Path | None, what: str) -> float:
+#: how often a long build says it is still going (a newcomer must never stare at a silent terminal for minutes)
+HEARTBEAT_SECONDS = 30.0
+
+
+def _run_build(argv: list[str], *, log_file: Path, env: dict[str, str], cwd: Path | None, what: str,
+               progress: Progress | None = None) -> float:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log_file, "a") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n")
         out.flush()
-        proc = subprocess.run(_timed(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        proc = subprocess.Popen(_timed(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        while True:
+            try:
+                proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                elapsed = int(time.monotonic() - started)
+                say(progress, f"still building {what}: {elapsed // 60}m{elapsed % 60:02d}s so far (log: {log_file})")
         out.write(f"EXIT {proc.returncode}\n")
     if proc.returncode != 0:
         raise LocalEnvError(f"unable to build {what}: go exited {proc.returncode}; its log ends with: "
@@ -161,7 +173,7 @@ def _ensure_go_install(name: str, version: str, binary: Path, package: str, ldfl
             took = _run_build(
                 [go(), "install", "-trimpath", "-ldflags", ldflags, package],
                 log_file=log_file, env=go_env(GOBIN=str(scratch)), cwd=Path(tempfile.gettempdir()),
-                what=f"{name} {version}")
+                what=f"{name} {version}", progress=progress)
             if not works(scratch / name):
                 raise LocalEnvError(f"unable to build {name} {version}: the built binary does not report it",
                                     hint=f"read {log_file}")
@@ -204,13 +216,15 @@ def ensure_kubernetes(progress: Progress | None = None, *, version: str = paths.
                 total += _run_build(
                     [go(), "build", "-trimpath", "-ldflags", kubernetes_ldflags(version), "-o", f"{scratch}/",
                      *(f"k8s.io/kubernetes/cmd/{name}" for name in wanted)],
-                    log_file=log_file, env=env, cwd=KUBERNETES_MODULE, what=f"kubernetes {version}")
+                    log_file=log_file, env=env, cwd=KUBERNETES_MODULE, what=f"kubernetes {version}",
+                    progress=progress)
             if ETCD in missing:
                 say(progress, f"building etcd {paths.ETCD_VERSION} (log: {log_file})")
                 total += _run_build(
                     [go(), "build", "-trimpath", "-ldflags", "-s -w", "-o", str(scratch / ETCD),
                      "go.etcd.io/etcd/server/v3"],
-                    log_file=log_file, env=env, cwd=KUBERNETES_MODULE, what=f"etcd {paths.ETCD_VERSION}")
+                    log_file=log_file, env=env, cwd=KUBERNETES_MODULE, what=f"etcd {paths.ETCD_VERSION}",
+                    progress=progress)
             built = _control_plane_ok(scratch, version)
             broken = [name for name in missing if not built[name]]
             if broken:

@@ -248,7 +248,7 @@ def _load_yaml_documents(path: Path) -> list[dict[str, Any]]:
 
 def _populate(info: ClusterInfo, crd_files: list[Path], progress: Progress | None) -> None:
     """Nodes and Gateway API CRDs (idempotent: server-side apply); wait until the cluster can run workloads."""
-    from toolkit.deploy.kube import Kube
+    from toolkit.adapters.kube import Kube
 
     kube = Kube(kubeconfig=info.kubeconfig, context=info.context)
     kube.apply([_node(name) for name in NODES], field_manager="chartkit-localenv")

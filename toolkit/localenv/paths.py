@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from toolkit.config import cache_dir
+
 HELM_VERSION = "v4.3.1"
 KUBERNETES_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.5"  # the one k8s.io/kubernetes v1.35.4 requires
@@ -24,7 +26,7 @@ GATEWAY_API_VERSION = "v1.3.0"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("CHARTKIT_CACHE") or Path.home() / ".cache" / "chartkit")
+    return cache_dir()
 
 
 def state_root() -> Path:
@@ -32,8 +34,11 @@ def state_root() -> Path:
 
 
 def go_env() -> dict[str, str]:
+    """Go's settings for every build: module and build caches under the chartkit cache, unless the environment
+    names its own GOMODCACHE/GOCACHE (a fresh CHARTKIT_CACHE that shares only Go's caches relinks, not rebuilds)."""
     root = cache_root() / "go"
-    return {"GOMODCACHE": str(root / "mod"), "GOCACHE": str(root / "build"), "CGO_ENABLED": "0",
+    return {"GOMODCACHE": os.environ.get("GOMODCACHE") or str(root / "mod"),
+            "GOCACHE": os.environ.get("GOCACHE") or str(root / "build"), "CGO_ENABLED": "0",
             "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
 
 

@@ -1,4 +1,4 @@
-"""Rollout strategies: pure planning (:mod:`.plan`) and a runner over the deploy adapters (:mod:`.run`)."""
+"""Rollout strategies as pure planning (:mod:`.plan`); ``toolkit.core.rollout`` carries the plans out."""
 
 from __future__ import annotations
 

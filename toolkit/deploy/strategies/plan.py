@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "StrategyOptions",
     "green_namespace",
     "load_strategy_file",
+    "options_from_flags",
     "plan",
     "plan_abort",
     "plan_promote",
@@ -62,6 +64,26 @@ class Phase(str, enum.Enum):
         return self in (Phase.PROGRESSING, Phase.SPLIT)
 
 
+#: bounds of every duration a strategy holds: a rollout must end in a time a person can wait for, and a value
+#: like 1e308 or inf must be refused before any traffic moves (sleeping on it crashed with OverflowError)
+MAX_PAUSE_SECONDS = 3600.0
+MAX_CHECK_TIMEOUT_SECONDS = 3600.0
+
+
+def _bounded(what: str, value: float, low: float, high: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise InputError(f"unable to use {what} {value!r} seconds: give a number of seconds from {low:g} to {high:g}")
+    return float(value)
+
+
+def _seconds(flag: str, text: str | float, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InputError(f'unable to parse {flag} "{text}": expected a number of seconds') from None
+    return _bounded(flag, value, low, high)
+
+
 @dataclass(frozen=True)
 class StrategyOptions:
     """How a new version rolls out; the CLI flags and a strategy file both land here."""
@@ -83,8 +105,8 @@ class StrategyOptions:
         if self.kind is Strategy.SPLIT and not self.customers:
             raise InputError("unable to plan a split rollout without customers",
                              hint="pass --customers acme,globex (and --header, default X-Customer)")
-        if self.check_timeout_seconds <= 0 or self.pause_seconds < 0:
-            raise InputError("unable to use a check timeout ≤ 0 or a negative pause")
+        _bounded("pause", self.pause_seconds, 0, MAX_PAUSE_SECONDS)
+        _bounded("check timeout", self.check_timeout_seconds, 1, MAX_CHECK_TIMEOUT_SECONDS)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind.value, "steps": list(self.steps), "pauseSeconds": self.pause_seconds,
@@ -299,6 +321,24 @@ def options_from_data(data: Mapping[str, Any]) -> StrategyOptions:
         customers=tuple(split.get("customers", ())),
         gateway=(gateway["name"], gateway["namespace"]) if gateway else None,
     )
+
+
+def options_from_flags(*, kind: str, steps: str = "10,50,100", pause: str | float = 0,
+                       check_timeout: str | float = 120, header: str = "X-Customer", customers: str = "",
+                       gateway: str | None = None) -> StrategyOptions:
+    """A strategy from command-line text: ``--steps 10,50,100``, ``--pause S``, ``--gateway NS/NAME``..."""
+    gateway_ref = None
+    if gateway:
+        ns, _, name = gateway.partition("/")
+        if not (ns and name):
+            raise InputError(f'unable to parse --gateway "{gateway}": expected NAMESPACE/NAME')
+        gateway_ref = (name, ns)
+    return StrategyOptions(kind=Strategy(kind), steps=parse_steps(steps),
+                           pause_seconds=_seconds("--pause", pause, 0, MAX_PAUSE_SECONDS),
+                           check_timeout_seconds=_seconds("--check-timeout", check_timeout, 1,
+                                                          MAX_CHECK_TIMEOUT_SECONDS),
+                           header=header, customers=tuple(c.strip() for c in customers.split(",") if c.strip()),
+                           gateway=gateway_ref)
 
 
 def parse_steps(text: str) -> tuple[int, ...]:

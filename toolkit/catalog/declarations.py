@@ -1,0 +1,174 @@
+"""A type's declarations: ``chartkit.yaml`` at the chart's root (``schemas/type-declarations.schema.json``).
+
+What the owner declares beside ``values.schema.json``: plans (named value presets, some parameters fixed per
+plan), the binding's outputs (what a binding hands out and where each comes from), the default update strategy,
+what the version means (a security release) and the values migrations from earlier versions. The declarations
+travel inside the chart package, so every version carries its own; helm ignores the file.
+
+A chart without the file declares one plan, ``default``, with no values, is bindable, and rolls out ``rolling``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from toolkit.errors import InputError
+
+__all__ = [
+    "DECLARATIONS_FILE",
+    "Migration",
+    "Output",
+    "Plan",
+    "TypeDeclarations",
+    "load_declarations",
+    "parse_declarations",
+    "schema_dir",
+]
+
+DECLARATIONS_FILE = "chartkit.yaml"
+API_VERSION = "chartkit.dev/v1"
+KIND = "TypeDeclarations"
+DEFAULT_PLAN = "default"
+
+
+def schema_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A named value preset; ``locked`` parameters are fixed for instances on this plan."""
+
+    name: str
+    description: str = ""
+    free: bool = True
+    default: bool = False
+    values: Mapping[str, Any] = field(default_factory=dict)
+    locked: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "free": self.free, "default": self.default,
+                "values": dict(self.values), "locked": list(self.locked)}
+
+
+@dataclass(frozen=True)
+class Output:
+    """One key a binding hands out and where it comes from (exactly one source is set)."""
+
+    key: str
+    service: str | None = None
+    port: str | int | None = None
+    secret: str | None = None
+    secret_key: str | None = None
+    value: str | None = None
+    template: str | None = None
+    secret_value: bool = False
+
+    @property
+    def sensitive(self) -> bool:
+        """Credentials are never shown: Secret keys, and values/templates the owner marks as such."""
+        return self.secret is not None or self.secret_value
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "sensitive": self.sensitive}
+        for name, value in (("service", self.service), ("port", self.port), ("secret", self.secret),
+                            ("secretKey", self.secret_key), ("value", self.value), ("template", self.template)):
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Migration:
+    """How values move when an instance upgrades to this version from one matching ``from_versions``."""
+
+    from_versions: str
+    rename: Mapping[str, str] = field(default_factory=dict)
+    set: Mapping[str, Any] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TypeDeclarations:
+    plans: tuple[Plan, ...] = (Plan(DEFAULT_PLAN, "the chart's defaults", default=True),)
+    bindable: bool = True
+    outputs: tuple[Output, ...] = ()
+    rotation: bool = False
+    update_strategy: Mapping[str, Any] = field(default_factory=lambda: {"kind": "rolling"})
+    security: bool = False
+    notes: str = ""
+    migrations: tuple[Migration, ...] = ()
+    declared: bool = False  # the chart has a chartkit.yaml
+
+    def plan(self, name: str | None) -> Plan:
+        """A plan by name; None: the default plan (the one marked default, else the first)."""
+        if name is None:
+            return next((p for p in self.plans if p.default), self.plans[0])
+        for plan in self.plans:
+            if plan.name == name:
+                return plan
+        raise InputError(f'unable to use plan "{name}": the type declares {", ".join(p.name for p in self.plans)}')
+
+    def to_json(self) -> dict[str, Any]:
+        return {"plans": [p.to_json() for p in self.plans], "bindable": self.bindable,
+                "outputs": [o.to_json() for o in self.outputs], "rotation": self.rotation,
+                "updateStrategy": dict(self.update_strategy), "security": self.security, "notes": self.notes,
+                "migrations": [{"from": m.from_versions, "rename": dict(m.rename), "set": dict(m.set),
+                                "remove": list(m.remove)} for m in self.migrations],
+                "declared": self.declared}
+
+
+def _validate(data: Any, origin: str) -> None:
+    import jsonschema
+    from referencing import Registry, Resource
+
+    schemas = {name: json.loads((schema_dir() / name).read_text())
+               for name in ("type-declarations.schema.json", "rollout-strategy.schema.json")}
+    registry = Registry().with_resources(
+        (name, Resource.from_contents(schema)) for name, schema in schemas.items())
+    registry = registry.with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+    validator = jsonschema.Draft7Validator(schemas["type-declarations.schema.json"], registry=registry)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise InputError(f'unable to use type declarations "{origin}": at {where}: {errors[0].message}',
+                         hint="see schemas/type-declarations.schema.json")
+
+
+def parse_declarations(data: Any, origin: str) -> TypeDeclarations:
+    """Validated declarations from parsed YAML (None or an empty file: the defaults)."""
+    if data is None:
+        return TypeDeclarations()
+    _validate(data, origin)
+    plans = tuple(Plan(p["name"], p.get("description", ""), p.get("free", True), p.get("default", False),
+                       p.get("values") or {}, tuple(p.get("locked") or ())) for p in data.get("plans") or ())
+    if sum(p.default for p in plans) > 1:
+        raise InputError(f'unable to use type declarations "{origin}": more than one plan is marked default')
+    binding = data.get("binding") or {}
+    outputs = tuple(Output(key, o.get("service"), o.get("port"), o.get("secret"), o.get("key"), o.get("value"),
+                           o.get("template"), bool(o.get("secretValue", False)))
+                    for key, o in (binding.get("outputs") or {}).items())
+    release = data.get("release") or {}
+    migrations = tuple(Migration(m["from"], m.get("rename") or {}, m.get("set") or {}, tuple(m.get("remove") or ()))
+                       for m in data.get("migrations") or ())
+    return TypeDeclarations(plans=plans or TypeDeclarations.plans, bindable=data.get("bindable", True),
+                            outputs=outputs, rotation=bool(binding.get("rotation", False)),
+                            update_strategy=data.get("updateStrategy") or {"kind": "rolling"},
+                            security=bool(release.get("security", False)), notes=release.get("notes", ""),
+                            migrations=migrations, declared=True)
+
+
+def load_declarations(text: str | bytes | None, origin: str) -> TypeDeclarations:
+    """Declarations from the text of a chartkit.yaml (None: the chart has none)."""
+    if text is None:
+        return TypeDeclarations()
+    from toolkit.objects import load_documents
+
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    docs = load_documents(text, origin)
+    return parse_declarations(docs[0] if docs else None, origin)

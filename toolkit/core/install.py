@@ -1,0 +1,43 @@
+"""Install an instance of a catalog type: the version resolved and fetched, values checked, then helm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolkit.config import Config
+from toolkit.deploy.fetch import fetch
+from toolkit.deploy.origin import parse_type_ref
+from toolkit.deploy.release import (InstanceResult, Progress, ReleaseOptions, check_values, refuse_existing,
+                                    run_release)
+from toolkit.deploy.values import ValuesInput
+
+__all__ = ["InstallOptions", "ValuesInput", "install"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstallOptions:
+    """``chartkit install INSTANCE TYPE[@VERSION]``: the CLI binds its flags onto these defaults."""
+
+    instance: str
+    type_ref: str                         # TYPE (newest release) or TYPE@VERSION
+    namespace: str = "default"
+    values: ValuesInput = field(default_factory=ValuesInput)
+    timeout: str | None = None
+    wait: bool = True
+    take_ownership: bool = False          # adopt objects that exist already (e.g. the app chartify read)
+    force_conflicts: bool = False
+
+
+def install(config: Config, options: InstallOptions, *, progress: Progress | None = None) -> InstanceResult:
+    """Install; everything that can be refused (type, version, values, locks, an existing release) is refused
+    before the cluster changes."""
+    type_name, version = parse_type_ref(options.type_ref)
+    values = options.values.merged()
+    fetched = fetch(config.catalog, type_name, version)
+    check_values(fetched, values)
+    if progress:
+        progress(f"validated values against {type_name} {fetched.origin.version}")
+    refuse_existing(config, options.instance, options.namespace)
+    release = ReleaseOptions(namespace=options.namespace, timeout=options.timeout, wait=options.wait,
+                             take_ownership=options.take_ownership, force_conflicts=options.force_conflicts)
+    return run_release(config.helm(registry=False), options.instance, fetched, values, release, "install")

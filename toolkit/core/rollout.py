@@ -1,0 +1,407 @@
+"""Roll an instance out to a new version with a strategy (rolling, blue-green, cutover, split); promote, abort,
+status. The plan is pure (``toolkit.deploy.strategies.plan``); this operation carries it out step by step.
+
+The state of a rollout lives on the cluster, in an annotation of the instance's HTTPRoute (``chartkit rollout
+status`` reads it back), so a rollout started on one machine can be promoted or aborted from another.
+A failed step after green exists aborts: traffic returns to blue (100%), green is removed, and the error says
+where it stopped and why.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from toolkit.adapters.kube import Kube
+from toolkit.config import Config
+from toolkit.core.upgrade import UpgradeOptions, upgrade, upgrade_to
+from toolkit.deploy.fetch import fetch
+from toolkit.deploy.origin import parse_type_ref
+from toolkit.deploy.release import (ReleaseOptions, check_values, get_instance, refuse_other_catalog, refuse_pending,
+                                    release_objects, run_release, serving_values)
+from toolkit.deploy.values import ValuesInput
+from toolkit.deploy.strategies.plan import load_strategy_file, options_from_flags
+from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, Phase, RouteSpec, Step, StepKind,
+                                            Strategy, StrategyOptions, green_namespace, plan, plan_abort,
+                                            plan_promote, pod_references, reference_grant, route, route_weights, state_of)
+from toolkit.errors import ChartkitError, DeployError
+
+__all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "RolloutTarget", "StrategyOptions", "abort",
+           "describe_status", "load_strategy_file", "options_from_flags", "promote", "rollout", "status"]
+
+log = logging.getLogger(__name__)
+
+LABEL_COPIED_FROM = "chartkit.io/copied-from"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutOptions:
+    """``chartkit rollout INSTANCE --version V``: the CLI binds its flags onto these defaults."""
+
+    instance: str
+    version: str                           # a version, or "latest"
+    namespace: str = "default"
+    strategy: StrategyOptions = StrategyOptions()
+    values: ValuesInput = field(default_factory=ValuesInput)
+    timeout: str | None = None  # helm's timeout for the upgrade of the instance of record
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutTarget:
+    """The instance whose rollout in progress is promoted, aborted or shown."""
+
+    instance: str
+    namespace: str = "default"
+    timeout: str | None = None
+
+
+@dataclass(frozen=True)
+class RolloutEvent:
+    """One step starting, done or failed; ``index`` counts from 1."""
+
+    index: int
+    total: int
+    step: Step
+    status: str
+    message: str = ""
+    seconds: float = 0.0
+    stage: str = "rollout"  # "abort" while an abort returns traffic to blue
+
+    def line(self) -> str:
+        took = f" ({self.seconds:.1f}s)" if self.status != "started" else ""
+        msg = f": {self.message}" if self.message else ""
+        stage = "" if self.stage == "rollout" else f"{self.stage} "
+        return f"{stage}[{self.index}/{self.total}] {self.step.describe()} {self.status}{took}{msg}"
+
+
+Progress = Callable[[RolloutEvent], None]
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    instance: str
+    namespace: str
+    strategy: str
+    from_version: str
+    to_version: str
+    phase: Phase
+    seconds: float
+    steps: tuple[dict[str, Any], ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"instance": self.instance, "namespace": self.namespace, "strategy": self.strategy,
+                "from": self.from_version, "to": self.to_version, "phase": self.phase.value,
+                "seconds": round(self.seconds, 2), "steps": list(self.steps)}
+
+    def line(self) -> str:
+        return (f"rollout {self.namespace}/{self.instance} {self.from_version} → {self.to_version} "
+                f"({self.strategy}): {self.phase.value} in {self.seconds:.1f}s")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _service(objects: list[dict[str, Any]], name: str, namespace: str) -> Backend:
+    services = [o for o in objects if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")]
+    if not services:
+        raise DeployError(f'unable to route traffic to "{namespace}/{name}": its release renders no Service with a port',
+                          hint="use --strategy rolling for instances without a Service")
+    svc = next((s for s in services if s["metadata"]["name"] == name), services[0])
+    return Backend(svc["metadata"]["name"], namespace, int(svc["spec"]["ports"][0]["port"]))
+
+
+def _deployments(objects: list[dict[str, Any]]) -> list[str]:
+    return [o["metadata"]["name"] for o in objects if o.get("kind") == "Deployment"]
+
+
+class _Rollout:
+    """One rollout's context: the instance of record (blue), green, and the route between them."""
+
+    def __init__(self, config: Config, name: str, namespace: str, *, progress: Progress | None) -> None:
+        self.config, self.name, self.namespace = config, name, namespace
+        self.kube: Kube = config.kube()
+        self.progress = progress
+        self.green_ns = green_namespace(namespace, name)
+        self.state: dict[str, Any] = {}
+        self.strategy = StrategyOptions()
+        self.values = ValuesInput()
+        self.timeout: str | None = None
+        self.blue: Backend | None = None
+        self.green: Backend | None = None
+        self.green_values: dict[str, Any] = {}
+        self.weight = 0
+        self.split = False
+        self.done: list[dict[str, Any]] = []
+
+    # -- the route ---------------------------------------------------------------------------------------------
+
+    def apply_route(self) -> None:
+        assert self.blue is not None
+        spec = RouteSpec(self.name, self.namespace, self.blue, self.green, self.weight,
+                         (self.strategy.header, self.strategy.customers) if self.split and self.green else None,
+                         self.strategy.gateway, {**self.state, "weight": self.weight, "updated": _now()})
+        self.kube.apply([route(spec)], self.namespace, field_manager="chartkit-rollout")
+
+    # -- steps -------------------------------------------------------------------------------------------------
+
+    def run(self, steps: list[Step], *, abort_on_failure: bool = True, stage: str = "rollout") -> None:
+        total = len(steps)
+        for index, step in enumerate(steps, 1):
+            start = time.monotonic()
+            self.state["step"] = f"{index}/{total} {step.describe()}"
+            self._report(RolloutEvent(index, total, step, "started", stage=stage))
+            try:
+                message = self._do(step)
+            except ChartkitError as exc:
+                took = time.monotonic() - start
+                self._report(RolloutEvent(index, total, step, "failed", exc.message, took, stage))
+                if not abort_on_failure or not self.state.get("greenNamespace"):
+                    raise
+                self._abort_after(f"step {index}/{total} ({step.describe()}) failed: {exc.message}")
+                raise DeployError(
+                    f'unable to roll out "{self.namespace}/{self.name}" to {self.state.get("to")}: step {index}/'
+                    f"{total} ({step.describe()}) failed: {exc.message}; aborted: 100% of traffic is back on "
+                    f"{self.state.get('serving', self.state.get('from'))} and green is removed", hint=exc.hint) from exc
+            took = time.monotonic() - start
+            self.done.append({**step.to_json(), "seconds": round(took, 2)})
+            self._report(RolloutEvent(index, total, step, "done", message or "", took, stage))
+
+    def _report(self, event: RolloutEvent) -> None:
+        log.info("%s", event.line())
+        if self.progress:
+            self.progress(event)
+
+    def _abort_after(self, reason: str) -> None:
+        self.state.update(phase=Phase.ABORTED.value, message=reason)
+        try:
+            self.run(plan_abort(), abort_on_failure=False, stage="abort")
+        except ChartkitError as exc:
+            log.error("abort of %s/%s incomplete: %s", self.namespace, self.name, exc)
+            raise DeployError(f'unable to abort the rollout of "{self.namespace}/{self.name}": {exc.message}',
+                              hint=f"`chartkit rollout abort {self.name} -n {self.namespace}` retries") from exc
+
+    def _do(self, step: StepKind | Step) -> str:
+        kind = step.kind if isinstance(step, Step) else step
+        if kind is StepKind.UPGRADE:
+            result = upgrade(self.config, UpgradeOptions(instance=self.name, namespace=self.namespace,
+                                                         version=self.state["to"], values=self.values,
+                                                         timeout=self.timeout))
+            return f"revision {result.revision} {result.status}"
+        if kind is StepKind.DEPLOY_GREEN:
+            return self._deploy_green()
+        if kind is StepKind.CHECK:
+            return self._check()
+        if kind is StepKind.WEIGHT:
+            assert isinstance(step, Step) and step.weight is not None
+            self.weight, self.split = step.weight, False
+            self.apply_route()
+            return f"{self.namespace}/{self.blue.name if self.blue else ''} {100 - self.weight}%, green {self.weight}%"
+        if kind is StepKind.SPLIT:
+            self.split = True
+            self.state["phase"] = Phase.SPLIT.value
+            self.apply_route()
+            return f"{self.strategy.header} in {','.join(self.strategy.customers)} → green, everyone else → blue"
+        if kind is StepKind.PAUSE:
+            assert isinstance(step, Step)
+            time.sleep(step.seconds)
+            return ""
+        if kind is StepKind.PROMOTE:
+            values = self.green_values or serving_values(self.config, self.name, self.green_ns)
+            inst = get_instance(self.config, self.name, self.namespace)
+            refuse_pending(inst)
+            refuse_other_catalog(inst, self.config.catalog.url)
+            result = upgrade_to(self.config, inst, self.state["to"], values,
+                                ReleaseOptions(namespace=self.namespace, timeout=self.timeout))
+            self.state["serving"] = result.version  # an abort from here on leaves the new version serving
+            return f"{self.namespace}/{self.name} revision {result.revision} runs {result.version}"
+        if kind is StepKind.RETIRE_GREEN:
+            self.green, self.weight, self.split = None, 0, False
+            if self.state.get("phase") != Phase.ABORTED.value:
+                self.state["phase"] = Phase.COMPLETE.value
+            self.apply_route()
+            self._remove_green()
+            return f"removed {self.green_ns}"
+        raise AssertionError(kind)
+
+    def _deploy_green(self) -> str:
+        inst = get_instance(self.config, self.name, self.namespace)
+        fetched = fetch(self.config.catalog, inst.type, self.state["to"])
+        self.green_values = self.values.merged(serving_values(self.config, self.name, self.namespace))
+        check_values(fetched, self.green_values)
+        # record first: a failure from here on must be able to find (and remove) what it made
+        self.state["greenNamespace"] = self.green_ns
+        self.apply_route()
+        self._wait_namespace_gone()
+        self.kube.create_namespace(self.green_ns, labels={LABEL_ROLLOUT: self.name,
+                                                         "chartkit.io/rollout-of": self.namespace})
+        copied = self._copy_references(release_objects(self.config, self.name, self.namespace))
+        self.kube.apply([reference_grant(self.name, self.namespace, self.green_ns)], self.green_ns,
+                        field_manager="chartkit-rollout")
+        # not waiting: the check step waits for green itself (helm's --rollback-on-failure would imply --wait)
+        run_release(self.config.helm(registry=False), self.name, fetched, self.green_values,
+                    ReleaseOptions(namespace=self.green_ns, wait=False, timeout=self.timeout), "install")
+        green_objects = release_objects(self.config, self.name, self.green_ns)
+        self.green = _service(green_objects, self.name, self.green_ns)
+        self.state["greenDeployments"] = _deployments(green_objects)
+        self.apply_route()
+        note = f"; copied {', '.join(copied)}" if copied else ""
+        return f"{inst.type} {self.state['to']} in {self.green_ns}{note}"
+
+    def _copy_references(self, objects: list[dict[str, Any]]) -> list[str]:
+        """Secrets/ConfigMaps blue's pods use that its release does not render (e.g. an existingSecret)."""
+        rendered = {(o.get("kind"), o["metadata"]["name"]) for o in objects}
+        copied = []
+        for kind, name in sorted(pod_references(objects) - rendered):
+            live = self.kube.get("v1", kind, name, self.namespace, missing_ok=True)
+            if live is None:
+                continue
+            meta = live.get("metadata") or {}
+            copy = {"apiVersion": "v1", "kind": kind,
+                    "metadata": {"name": name, "namespace": self.green_ns,
+                                 "labels": {**(meta.get("labels") or {}), LABEL_COPIED_FROM: self.namespace}},
+                    **{k: live[k] for k in ("type", "data", "binaryData", "stringData") if k in live}}
+            # through the API only: the data never reaches a file, argv or a log
+            self.kube.apply([copy], self.green_ns, field_manager="chartkit-rollout")
+            copied.append(f"{kind}/{name}")
+        return copied
+
+    def _check(self) -> str:
+        names = self.state.get("greenDeployments") or _deployments(release_objects(self.config, self.name,
+                                                                                   self.green_ns))
+        timeout = float(self.state.get("checkTimeoutSeconds", self.strategy.check_timeout_seconds))
+        for dep in names:
+            try:
+                self.kube.wait_deployment_available(dep, self.green_ns, timeout=timeout)
+            except ChartkitError as exc:
+                raise DeployError(f'green Deployment "{self.green_ns}/{dep}" is not Available after {timeout:g}s',
+                                  hint=f"look at its pods' events: kubectl -n {self.green_ns} describe pods") from exc
+        return f"{len(names)} Deployment(s) Available in {self.green_ns}"
+
+    def _wait_namespace_gone(self) -> None:
+        """A green namespace left Terminating by the last rollout cannot take new objects: wait for it to go."""
+        ns = self.kube.get("v1", "Namespace", self.green_ns, missing_ok=True)
+        if ns is None:
+            return
+        if (ns.get("metadata", {}).get("labels") or {}).get(LABEL_ROLLOUT) != self.name:
+            raise DeployError(f'unable to deploy green of "{self.namespace}/{self.name}": namespace "{self.green_ns}" '
+                              "exists and chartkit did not make it", hint="remove it or rename the instance")
+        if ns.get("status", {}).get("phase") == "Terminating":
+            self.kube.wait_gone("v1", "Namespace", self.green_ns, timeout=self.strategy.check_timeout_seconds)
+
+    def _remove_green(self) -> None:
+        try:
+            self.config.helm(registry=False).uninstall(self.name, namespace=self.green_ns, wait=False)
+        except ChartkitError as exc:
+            log.info("green release %s/%s not uninstalled (%s); deleting its namespace", self.green_ns, self.name, exc)
+        self.kube.delete("v1", "Namespace", self.green_ns, wait=False)
+        self.state.pop("greenNamespace", None)
+
+
+def _route_of(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
+    obj = kube.get(ROUTE_API, "HTTPRoute", name, namespace, missing_ok=True)
+    if obj and (obj["metadata"].get("labels") or {}).get(LABEL_ROLLOUT) != name:
+        raise DeployError(f'unable to use HTTPRoute "{namespace}/{name}" for a rollout: chartkit does not own it',
+                          hint="rename or remove that route, or use --strategy rolling")
+    return obj
+
+
+def rollout(config: Config, options: RolloutOptions, *, progress: Progress | None = None) -> RolloutResult:
+    """Move an instance to a version with a strategy; raises DeployError (after aborting) when a step fails."""
+    name, namespace = options.instance, options.namespace
+    start = time.monotonic()
+    inst = get_instance(config, name, namespace)
+    _, version = parse_type_ref(f"{inst.type}@{options.version}")
+    if version is None:
+        from toolkit.catalog.index import resolve
+
+        version = resolve(config.catalog, inst.type, None).version
+    strategy = options.strategy
+    kube = config.kube()
+    run = _Rollout(config, name, namespace, progress=progress)
+    run.strategy, run.values, run.timeout = strategy, options.values, options.timeout
+    run.state = {"strategy": strategy.kind.value, "from": inst.version, "to": version,
+                 "phase": Phase.PROGRESSING.value, "started": _now(), "steps": list(strategy.steps),
+                 "checkTimeoutSeconds": strategy.check_timeout_seconds}
+    if strategy.kind is Strategy.SPLIT:
+        run.state.update(header=strategy.header, customers=list(strategy.customers))
+    # any strategy, rolling too: an in-place upgrade under a running blue-green would be promoted over
+    current = state_of(_route_of(kube, name, namespace))
+    if current and Phase(current.get("phase", "complete")).in_progress:
+        raise DeployError(f'unable to roll out "{namespace}/{name}": a {current.get("strategy")} rollout '
+                          f'to {current.get("to")} is {current.get("phase")}',
+                          hint=f"end it with `chartkit rollout promote {name} -n {namespace}` or `rollout abort`")
+    if strategy.kind is not Strategy.ROLLING:
+        run.blue = _service(release_objects(config, name, namespace), name, namespace)
+    run.run(plan(strategy))
+    phase = Phase(run.state.get("phase", Phase.COMPLETE.value)) if strategy.kind is not Strategy.ROLLING \
+        else Phase.COMPLETE
+    return RolloutResult(name, namespace, strategy.kind.value, inst.version, version, phase,
+                         time.monotonic() - start, tuple(run.done))
+
+
+def _resume(config: Config, name: str, namespace: str, *, progress: Progress | None) -> _Rollout:
+    obj = _route_of(config.kube(), name, namespace)
+    state = state_of(obj)
+    if not state or not Phase(state.get("phase", "complete")).in_progress:
+        raise DeployError(f'unable to end the rollout of "{namespace}/{name}": none is in progress',
+                          hint=f"`chartkit rollout status {name} -n {namespace}` shows the last one")
+    run = _Rollout(config, name, namespace, progress=progress)
+    run.state = dict(state)
+    run.strategy = StrategyOptions(
+        kind=Strategy(state["strategy"]), steps=tuple(state.get("steps") or (100,)),
+        header=state.get("header", "X-Customer"), customers=tuple(state.get("customers") or ()) or ("-",),
+        check_timeout_seconds=float(state.get("checkTimeoutSeconds", 120)))
+    run.blue = _service(release_objects(config, name, namespace), name, namespace)
+    run.weight = int(state.get("weight", 0))
+    run.split = state.get("phase") == Phase.SPLIT.value
+    if state.get("greenNamespace"):
+        try:
+            run.green = _service(release_objects(config, name, state["greenNamespace"]), name,
+                                 state["greenNamespace"])
+        except ChartkitError:
+            run.green = None  # green never came up: promote will fail its check, abort just cleans up
+    return run
+
+
+def promote(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
+    """Finish a rollout in progress (a split, or an interrupted blue-green) in favour of the new version."""
+    start = time.monotonic()
+    run = _resume(config, target.instance, target.namespace, progress=progress)
+    run.timeout = target.timeout
+    run.state["phase"] = Phase.PROGRESSING.value
+    run.run(plan_promote())
+    return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
+                         run.state["to"], Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
+
+
+def abort(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
+    """End a rollout in progress in favour of the version of record: all traffic back, green removed."""
+    start = time.monotonic()
+    run = _resume(config, target.instance, target.namespace, progress=progress)
+    run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
+    run.run(plan_abort(), abort_on_failure=False, stage="abort")
+    return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
+                         run.state["to"], Phase.ABORTED, time.monotonic() - start, tuple(run.done))
+
+
+def status(config: Config, target: RolloutTarget) -> dict[str, Any] | None:
+    """The last rollout of an instance as recorded on its HTTPRoute, with the route's live weights; None if none."""
+    obj = _route_of(config.kube(), target.instance, target.namespace)
+    state = state_of(obj)
+    if state is None or obj is None:
+        return None
+    return {"instance": target.instance, "namespace": target.namespace, **state, "rules": route_weights(obj)}
+
+
+def describe_status(data: Mapping[str, Any]) -> str:
+    rules = "; ".join(
+        (f"[{' | '.join(r['matches'])}] " if r["matches"] else "")
+        + ", ".join(f"{k} {v}" for k, v in r["backends"].items()) for r in data.get("rules", []))
+    extra = f" — {data['message']}" if data.get("message") else ""
+    weight = f" (green {data.get('weight', 0)}%, {data.get('step')})" if data.get("phase") == "progressing" else ""
+    return (f"{data['namespace']}/{data['instance']}: {data.get('strategy')} {data.get('from')} → {data.get('to')} "
+            f"{data.get('phase')}{weight}; route: {rules}{extra}")

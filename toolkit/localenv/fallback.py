@@ -1,0 +1,73 @@
+"""The local environment as the one configuration's last resort, cheap enough for every interactive command.
+
+What runs is read from the state dir (pid files that name live processes, recorded ports, the kubeconfig) without
+a network probe: a command that then finds the service unreachable says so itself. Only when the catalog is
+needed and the registry is not running is it started (``start_registry``), which imports the heavy parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolkit.config import DEFAULT_CATALOG_PATH, CatalogRef, CatalogURL, ClusterRef, Fallback
+from toolkit.errors import InputError
+from toolkit.localenv import paths
+from toolkit.localenv._proc import PidFile
+
+__all__ = ["fallback"]
+
+CLUSTER_CONTEXT = "chartkit-local"
+_CLUSTER_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def _running_registry() -> tuple[str, Path, Path] | None:
+    """(host, CA file, registry config) of the local registry when its process runs."""
+    directory = paths.state_root() / "registry"
+    try:
+        port = int((directory / "port").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    config = directory / "registry-config.json"
+    if PidFile(directory / "registry.pid").pid() is None or not config.is_file():
+        return None
+    return f"127.0.0.1:{port}", paths.state_root() / "pki" / "ca.crt", config
+
+
+def _running_cluster() -> ClusterRef | None:
+    directory = paths.state_root() / "cluster"
+    kubeconfig = directory / "kubeconfig"
+    if not kubeconfig.is_file() or not (directory / "ports.json").is_file():
+        return None
+    if any(PidFile(directory / f"{c}.pid").pid() is None for c in _CLUSTER_COMPONENTS):
+        return None
+    return ClusterRef(kubeconfig, CLUSTER_CONTEXT, "local cluster")
+
+
+def fallback(*, start_registry: bool = True) -> Fallback:
+    """Its registry as the catalog (started on demand unless ``start_registry`` is False: catalog commands use a
+    running one but never start it), its CA and credentials for that host, its cluster when it runs, its helm."""
+
+    def catalog() -> CatalogRef:
+        running = _running_registry()
+        if running is None and start_registry:
+            from toolkit.localenv import _registry
+
+            info = _registry.start()
+            running = (info.host, info.ca_file, info.registry_config)
+        if running is None:
+            raise InputError("unable to find a catalog: no --catalog, CHARTKIT_CATALOG, .chartkit.yaml or user "
+                             "config, and no local registry running",
+                             hint="pass --catalog oci://HOST/PATH or run `chartkit up`")
+        host, ca, config = running
+        return CatalogRef(CatalogURL.parse(f"oci://{host}/{DEFAULT_CATALOG_PATH}"), "local registry", ca, config)
+
+    def registry_access(host: str) -> tuple[Path, Path] | None:
+        running = _running_registry()
+        return (running[1], running[2]) if running and running[0] == host else None
+
+    def helm() -> Path | None:
+        binary = paths.helm_binary()
+        return binary if binary.exists() else None
+
+    return Fallback(catalog=catalog, registry_access=registry_access, cluster=_running_cluster, helm=helm)
+
