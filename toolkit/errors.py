@@ -12,7 +12,7 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     ├── HelmError           the helm CLI failed (toolkit/adapters/helm.py)
     ├── RegistryError       the OCI registry failed or refused (toolkit/adapters/oci.py)
     ├── ClusterError        the Kubernetes API or a kubeconfig failed or refused
-    │   └── KubeError       one API request failed; ``status`` is its HTTP status (toolkit/adapters/kube.py)
+    │   └── KubeError       one API request or the kubeconfig failed (toolkit/adapters/kube.py); status, reason
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
@@ -83,7 +83,11 @@ class ClusterError(ChartkitError):
 
 
 class KubeError(ClusterError):
-    """A Kubernetes API request failed; ``status`` is the HTTP status (0 when the server was unreachable)."""
+    """A Kubernetes API request or the kubeconfig failed.
+
+    ``status`` is the HTTP status (0 when the server was unreachable or the kubeconfig unusable); ``reason`` is
+    the server's Status reason (``NotFound``, ``AlreadyExists``, ``Conflict``, ...), empty when it gave none.
+    """
 
     def __init__(self, message: str, *, hint: str | None = None, status: int = 0, reason: str = "") -> None:
         super().__init__(message, hint=hint)

@@ -1,4 +1,4 @@
-"""A kubeconfig chartkit cannot read is one KubeError line naming the file, not a parser traceback."""
+"""A kubeconfig chartkit cannot read is one KubeError line naming the file and what is wrong, in our words."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from toolkit.adapters.kube import Kube, KubeError
 
 
 @pytest.mark.parametrize(("text", "cause"), [
-    ("apiVersion: v1\nclusters: [\n  - name: x\n", r"while parsing a flow node \(line 3\)"),
-    ("- a\n- b\n", r"list indices must be integers"),
-    ("just text\n", r"'str' object does not support item assignment"),
+    ("apiVersion: v1\nclusters: [\n  - name: x\n", r"not valid YAML at line 3, column 3: did not find expected node"),
+    ("- a\n- b\n", r"it holds a list, not a map of clusters, users and contexts"),
+    ("just text\n", r"it holds a string, not a map of clusters, users and contexts"),
 ], ids=["bad-yaml", "top-level-list", "top-level-string"])
 def test_malformed_kubeconfig_is_one_line_naming_the_file(tmp_path, text, cause):
     path = tmp_path / "kubeconfig"

@@ -264,12 +264,12 @@ def _populate(info: ClusterInfo, crd_files: list[Path], progress: Progress | Non
         for name in crd_names:
             crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name, missing_ok=True) or {}
             if not any(c["type"] == "Established" and c["status"] == "True"
-                       for c in crd.get("status", {}).get("conditions", [])):
+                       for c in (crd.get("status") or {}).get("conditions") or []):
                 return False
         for name in NODES:
             node = kube.get("v1", "Node", name, missing_ok=True) or {}
             if not any(c["type"] == "Ready" and c["status"] == "True"
-                       for c in node.get("status", {}).get("conditions", [])):
+                       for c in (node.get("status") or {}).get("conditions") or []):
                 return False
         # the controller-manager works once it has made the default ServiceAccount pods need
         return kube.get("v1", "ServiceAccount", "default", "default", missing_ok=True) is not None
