@@ -36,7 +36,8 @@ def _err(message: str) -> None:
 # --- chartify -----------------------------------------------------------------------------------------------
 
 def _add_chartify(sub: argparse._SubParsersAction) -> None:
-    sources_help = "files, directories (recursive), - for stdin, or cluster:NAMESPACE[?selector]"
+    sources_help = ("files, directories (a kustomization is built with kustomize, any other directory is read "
+                    "recursively), - for stdin, or cluster:NAMESPACE[?selector]")
     p = sub.add_parser("chartify", help="turn an app's manifests or live objects into a parameterized chart")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help=sources_help)
     p.add_argument("--name", required=True, help="chart name (lowercase, digits, dashes)")
@@ -59,7 +60,15 @@ def _add_chartify(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_chartify_env(p: argparse.ArgumentParser) -> None:
+    from toolkit.chartify.apis import DEFAULT_KUBE_VERSION
+
+    p.add_argument("--kube-version", default=DEFAULT_KUBE_VERSION,
+                   help="Kubernetes version the chart is for: API versions it no longer serves are migrated when "
+                        f"only apiVersion changes, else refused (default {DEFAULT_KUBE_VERSION})")
     p.add_argument("--helm", default=None, help="helm binary (default: CHARTKIT_HELM, PATH, then the local build)")
+    p.add_argument("--kustomize", default=None,
+                   help="kustomize binary for kustomization directories (default: CHARTKIT_KUSTOMIZE, kustomize or "
+                        "kubectl on PATH, then the local build)")
     p.add_argument("--kubeconfig", default=None, help="kubeconfig for cluster: sources")
     p.add_argument("--kube-context", default=None, help="kubeconfig context for cluster: sources")
 
@@ -72,12 +81,26 @@ def _chartify_helm(args: argparse.Namespace):  # noqa: ANN202 - lazy import
     return Helm(HelmConfig(executable=Path(args.helm) if args.helm else None))
 
 
-def _chartify_read(args: argparse.Namespace):  # noqa: ANN202 - lazy import
+def _chartify_read(args: argparse.Namespace, sources: Sequence[str]):  # noqa: ANN202 - lazy import
     from pathlib import Path
 
     from toolkit.chartify.read import ReadOptions
 
-    return ReadOptions(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, context=args.kube_context)
+    return ReadOptions(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None, context=args.kube_context,
+                       kustomize=Path(args.kustomize) if args.kustomize else None,
+                       kustomize_fallback=_kustomize_fallback(sources))
+
+
+def _kustomize_fallback(sources: Sequence[str]) -> Path | None:
+    """The kustomize `chartkit up` builds, named only when a source is a kustomization: toolkit.localenv takes
+    0.4 s to import, longer than a whole chartify of a small app."""
+    from toolkit.adapters.kustomize import kustomization_file
+
+    if not any(Path(s).is_dir() and kustomization_file(Path(s)) for s in sources):
+        return None
+    from toolkit.localenv import paths
+
+    return paths.kustomize_binary()
 
 
 def _chartify_progress() -> Callable[[str], None]:
@@ -126,7 +149,8 @@ def _cmd_chartify(args: argparse.Namespace) -> int:
     options = ChartifyOptions(name=args.name, version=args.chart_version, app_version=args.app_version,
                               output=Path(args.output) if args.output else None,
                               overrides=Path(args.overrides) if args.overrides else None,
-                              verify=not args.no_verify, read=_chartify_read(args))
+                              verify=not args.no_verify, read=_chartify_read(args, args.sources),
+                              kube_version=args.kube_version)
     helm = None if args.no_verify else _chartify_helm(args)
     import gc
 
@@ -141,7 +165,8 @@ def _cmd_chartify(args: argparse.Namespace) -> int:
         _err(f"chartkit: warning: {warning}")
     if args.json and result.verification is None:
         _print_json({"chart": str(result.chart), "objects": result.objects, "parameters": result.parameters,
-                     "locked": result.locked, "skipped": result.skipped, "warnings": result.warnings})
+                     "locked": result.locked, "skipped": result.skipped, "warnings": result.warnings,
+                     "read": result.read})
         return 0
     if not args.json:
         print(f"chart {result.chart}: {result.objects} objects, {len(result.components)} components, "
@@ -156,8 +181,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     from toolkit.chartify import verify_against
 
-    result = verify_against(Path(args.chart), args.against, helm=_chartify_helm(args), read=_chartify_read(args),
-                    namespace=args.namespace)
+    result = verify_against(Path(args.chart), args.against, helm=_chartify_helm(args),
+                            read=_chartify_read(args, args.against), namespace=args.namespace,
+                            kube_version=args.kube_version)
     return _verify_report(result, args.json)
 
 
@@ -210,6 +236,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
     progress = _progress()
     localenv.ensure_helm(progress)
+    localenv.ensure_kustomize(progress)
     localenv.start_registry(progress)
     if not args.no_cluster:
         localenv.start_cluster(progress)

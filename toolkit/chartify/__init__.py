@@ -1,7 +1,8 @@
-"""chartify: turn an app's objects (files, stdin or a live namespace) into a parameterized Helm chart.
+"""chartify: turn an app's objects (files, kustomizations, stdin or a live namespace) into a parameterized chart.
 
-    read (read.py) → clean (clean.py) → components + parameters (params.py) → owner's overrides (overrides.py)
-    → chart files (write.py, schema.py, emit.py) in a temp dir → verify (verify.py) → move into place
+    read (read.py) → clean (clean.py) → API versions the target serves (apis.py) → components + parameters
+    (params.py) → owner's overrides (overrides.py) → chart files (write.py, schema.py, emit.py) in a temp dir
+    → verify (verify.py) → move into place
 
 ``chartify()`` is the one operation; ``verify_against()`` re-checks a chart against a source.
 """
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from toolkit.chartify.apis import DEFAULT_KUBE_VERSION
 from toolkit.chartify.read import ReadOptions, SourceObject
 from toolkit.errors import InputError
 
-__all__ = ["ChartifyOptions", "ChartifyResult", "chartify", "load_source", "verify_against"]
+__all__ = ["App", "ChartifyOptions", "ChartifyResult", "chartify", "load_app", "load_source", "verify_against"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ class ChartifyOptions:
     verify: bool = True
     description: str | None = None
     read: ReadOptions = field(default_factory=ReadOptions)
+    #: the Kubernetes version the chart is for: API versions it no longer serves are migrated or refused
+    kube_version: str = DEFAULT_KUBE_VERSION
 
 
 @dataclass(frozen=True)
@@ -51,19 +55,42 @@ class ChartifyResult:
     components: dict[str, list[str]]
     warnings: list[str]
     verification: Any = None  # verify.VerifyResult when verified
+    read: dict[str, str] = field(default_factory=dict)  # source → how it was read (built with kustomize...)
 
 
-def load_source(sources: Sequence[str], *, options: ReadOptions = ReadOptions(), stdin: Any = None,
-                kube: Any = None) -> tuple[list[SourceObject], dict[str, str]]:
-    """Read and clean: the objects a chart must reproduce, and what was skipped (id → reason)."""
+@dataclass(frozen=True)
+class App:
+    """An app as a chart must reproduce it: its objects (read, cleaned, on API versions the target serves)."""
+
+    objects: list[SourceObject]
+    skipped: dict[str, str]  # object id → why it is not part of the app
+    warnings: list[str]  # one per object moved off (or left on) a deprecated API version
+    read: dict[str, str]  # source → how it was read
+
+
+def load_app(sources: Sequence[str], *, options: ReadOptions = ReadOptions(),
+             kube_version: str = DEFAULT_KUBE_VERSION, stdin: Any = None, kube: Any = None,
+             kustomize: Any = None) -> App:
+    """Read, clean and move to the API versions ``kube_version`` serves: the objects a chart must reproduce."""
+    from toolkit.chartify.apis import migrate_apis
     from toolkit.chartify.clean import clean_objects
-    from toolkit.chartify.read import read_sources
+    from toolkit.chartify.read import read_app
 
-    cleaned = clean_objects(read_sources(sources, options=options, stdin=stdin, kube=kube))
+    found = read_app(sources, options=options, stdin=stdin, kube=kube, kustomize=kustomize)
+    cleaned = clean_objects(found.objects)
     if not cleaned.objects:
         raise InputError(f"unable to chartify {', '.join(sources)}: every object is made by the cluster or a "
                          "controller", hint="point at the app's own objects (Deployments, Services, ...)")
-    return cleaned.objects, cleaned.skipped
+    migrated = migrate_apis(cleaned.objects, kube_version)
+    return App(migrated.objects, cleaned.skipped, migrated.warnings, found.how)
+
+
+def load_source(sources: Sequence[str], *, options: ReadOptions = ReadOptions(), stdin: Any = None,
+                kube: Any = None, kube_version: str = DEFAULT_KUBE_VERSION,
+                kustomize: Any = None) -> tuple[list[SourceObject], dict[str, str]]:
+    """``load_app``'s objects and what was skipped (id → reason)."""
+    app = load_app(sources, options=options, kube_version=kube_version, stdin=stdin, kube=kube, kustomize=kustomize)
+    return app.objects, app.skipped
 
 
 def _check_options(options: ChartifyOptions) -> None:
@@ -75,8 +102,12 @@ def _check_options(options: ChartifyOptions) -> None:
 
 
 def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = None, stdin: Any = None,
-             kube: Any = None, progress: Progress | None = None) -> ChartifyResult:
-    """Generate the chart for ``sources`` into ``options.output`` (atomically), verified unless told not to."""
+             kube: Any = None, kustomize: Any = None, progress: Progress | None = None) -> ChartifyResult:
+    """Generate the chart for ``sources`` into ``options.output`` (atomically), verified unless told not to.
+
+    ``kube`` reads ``cluster:`` sources, ``kustomize`` builds kustomization directories (both default to what
+    ``options.read`` names); ``helm`` lints and renders for the verification.
+    """
     from toolkit.chartify.overrides import OVERRIDES_FILE, Overrides, apply_overrides, load_overrides
     from toolkit.chartify.params import build_model
     from toolkit.chartify.write import chart_files, discard, replace_dir, stage
@@ -84,7 +115,11 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
     say = progress or (lambda _msg: None)
     _check_options(options)
     dest = (options.output or Path(options.name)).resolve()
-    objects, skipped = load_source(sources, options=options.read, stdin=stdin, kube=kube)
+    app = load_app(sources, options=options.read, kube_version=options.kube_version, stdin=stdin, kube=kube,
+                   kustomize=kustomize)
+    objects, skipped = app.objects, app.skipped
+    for source, how in app.read.items():
+        say(f"{source}: {how}")
     say(f"read {len(objects)} objects" + (f" ({len(skipped)} made by the cluster skipped)" if skipped else ""))
     model = build_model(objects, name=options.name, version=options.version, app_version=options.app_version)
     overrides_path = options.overrides or (dest / OVERRIDES_FILE if (dest / OVERRIDES_FILE).is_file() else None)
@@ -98,10 +133,11 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
     verification = None
     try:
         if options.verify:
-            from toolkit.chartify.verify import verify_chart
+            from toolkit.chartify.verify import VerifyOptions, verify_chart
 
             say("verifying: helm lint --strict, helm template with defaults, object-by-object comparison")
-            verification = verify_chart(staged, objects, helm=helm)
+            verification = verify_chart(staged, objects, helm=helm,
+                                        options=VerifyOptions(kube_version=options.kube_version))
     except BaseException:
         discard(staged)
         raise
@@ -109,15 +145,18 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Any = No
     say(f"wrote {dest}")
     return ChartifyResult(chart=dest, objects=len(objects), skipped=skipped, parameters=len(model.params),
                           locked=sum(1 for p in model.params.values() if p.locked),
-                          components=model.components, warnings=list(model.warnings), verification=verification)
+                          components=model.components, warnings=app.warnings + model.warnings,
+                          verification=verification, read=app.read)
 
 
 def verify_against(chart: Path, sources: Sequence[str], *, helm: Any = None, read: ReadOptions = ReadOptions(),
-           stdin: Any = None, kube: Any = None, namespace: str | None = None) -> Any:
+                   stdin: Any = None, kube: Any = None, kustomize: Any = None, namespace: str | None = None,
+                   kube_version: str = DEFAULT_KUBE_VERSION) -> Any:
     """Check that ``chart`` rendered with defaults reproduces ``sources`` (see verify.py)."""
     from toolkit.chartify.verify import VerifyOptions, verify_chart
 
     if not (chart / "Chart.yaml").is_file():
         raise InputError(f'unable to verify "{chart}": no Chart.yaml there', hint="pass a chart directory")
-    objects, _ = load_source(sources, options=read, stdin=stdin, kube=kube)
-    return verify_chart(chart, objects, helm=helm, options=VerifyOptions(namespace=namespace))
+    app = load_app(sources, options=read, kube_version=kube_version, stdin=stdin, kube=kube, kustomize=kustomize)
+    return verify_chart(chart, app.objects, helm=helm,
+                        options=VerifyOptions(namespace=namespace, kube_version=kube_version))
