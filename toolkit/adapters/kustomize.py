@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +54,8 @@ class Kustomize:
 
     def version(self) -> str:
         """kustomize's version (``v5.8.3``), or ``?`` when it does not say."""
+        import subprocess  # here, not above: every directory source asks kustomization_file(), few run kustomize
+
         args = [self.argv[0], "version", "--client"] if self.embedded else [self.argv[0], "version"]
         try:
             out = subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
@@ -65,6 +66,8 @@ class Kustomize:
 
     def build(self, directory: Path) -> str:
         """``kustomize build DIRECTORY``: the objects as one multi-document YAML stream."""
+        import subprocess
+
         argv = [*self.argv, str(directory)]
         log.info("running: %s", " ".join(argv))
         try:
