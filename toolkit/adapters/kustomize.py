@@ -12,8 +12,8 @@ import logging
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from toolkit.errors import InputError, LocalEnvError
 
@@ -35,8 +35,7 @@ def kustomization_file(directory: Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class Kustomize:
+class Kustomize(NamedTuple):
     """A runnable kustomize: ``argv`` builds a directory given as its last argument."""
 
     argv: tuple[str, ...]

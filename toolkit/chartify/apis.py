@@ -27,9 +27,9 @@ removed by 1.35 are checked against the local v1.35 API server.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from toolkit.chartify.read import SourceObject
 from toolkit.errors import InputError
@@ -41,8 +41,7 @@ DEFAULT_KUBE_VERSION = "1.35"
 GUIDE = "https://kubernetes.io/docs/reference/using-api/deprecation-guide/"
 
 
-@dataclass(frozen=True, order=True)
-class KubeVersion:
+class KubeVersion(NamedTuple):
     """A Kubernetes minor version (``1.35``); patch levels do not change which APIs are served."""
 
     major: int
@@ -73,8 +72,7 @@ class Migration(Enum):
 Blocker = Callable[[dict[str, Any]], "str | None"]
 
 
-@dataclass(frozen=True)
-class ApiRow:
+class ApiRow(NamedTuple):
     """One group/version/kind: when it was deprecated and removed, what replaces it, what moving takes."""
 
     api_version: str
@@ -316,7 +314,7 @@ def migrate_apis(objects: Sequence[SourceObject], kube_version: str = DEFAULT_KU
                        + (f" and goes in {row.removed}" if row.removed else ""))
         if reason is None:
             moved = {**item.obj, "apiVersion": row.replacement}  # same key order: only the value changes
-            kept.append(replace(item, obj=moved))
+            kept.append(item._replace(obj=moved))
             extra = f"; {row.todo}" if row.todo else ""
             warnings.append(f"{item.id} ({item.where}): {row.api_version} {row.kind} {status} (target "
                             f"{target}); migrated to {row.replacement}, only the apiVersion changes{extra}")

@@ -20,9 +20,8 @@ import binascii
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from toolkit.chartify import schema as schemas
 from toolkit.chartify.model import Emit, Expr, Model, Param, Ref, TemplateFile, copy_tree
@@ -165,22 +164,23 @@ def parse_field(obj: dict[str, Any], text: str) -> Path:
 
 # -- objects and components ------------------------------------------------------------------------------------
 
-@dataclass(eq=False)
 class Item:
     """One object on its way into the chart, and what chartify decided about it (identity, not value, equality)."""
 
-    obj: dict[str, Any]  # the tree the template is made of: parameterized fields become Expr nodes
-    id: str  # Kind/namespace/name, taken before any field (even metadata.name) becomes an expression
-    kind: str
-    namespace: str
-    name: str
-    component: str | None = None  # the values key of the component it joined; None: shared, carried verbatim
-    filename: str = ""  # its template file
-    condition: Expr | None = None  # the template renders only when this is true
+    __slots__ = ("obj", "id", "kind", "namespace", "name", "component", "filename", "condition")
 
-    @classmethod
-    def of(cls, obj: dict[str, Any]) -> Item:
-        return cls(obj, object_id(obj), obj["kind"], _ns(obj), _name(obj))
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj  # the tree the template is made of: parameterized fields become Expr nodes
+        self.id = object_id(obj)  # taken before any field (even metadata.name) becomes an expression
+        self.kind: str = obj["kind"]
+        self.namespace = _ns(obj)
+        self.name = _name(obj)
+        self.component: str | None = None  # the values key of the component it joined; None: shared, verbatim
+        self.filename = ""  # its template file
+        self.condition: Expr | None = None  # the template renders only when this is true
+
+    def __repr__(self) -> str:
+        return f"Item({self.id}, component={self.component!r})"
 
 
 def _pod_labels(obj: dict[str, Any]) -> dict[str, Any]:
@@ -259,8 +259,7 @@ class Join(Enum):
 Rule = Callable[["Fields", tuple[str, ...]], "Expr | None"]
 
 
-@dataclass(frozen=True)
-class KindRule:
+class KindRule(NamedTuple):
     """What chartify does with one kind: the component it joins, the values key it gets, its parameters."""
 
     kind: str
@@ -353,8 +352,7 @@ class _Builder:
         self.secrets: dict[tuple[str, str], tuple[str, ...]] = {}  # (namespace, name) → its existingSecret path
 
 
-@dataclass
-class Fields:
+class Fields(NamedTuple):
     """One object's fields as the rules see them: bind a field to a value, offer an unset one, or rewrite it."""
 
     builder: _Builder
@@ -701,7 +699,7 @@ def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app
     ``rules`` are the kind rules to apply (``KIND_RULES``); a kind without one is carried verbatim.
     """
     by_kind = {rule.kind: rule for rule in rules}
-    items = [Item.of(copy_tree(o.obj)) for o in objects]
+    items = [Item(copy_tree(o.obj)) for o in objects]
     plain = [i.obj for i in items]
     namespace = main_namespace(plain)
     warnings: list[str] = []

@@ -17,7 +17,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from toolkit.errors import InputError
 
@@ -61,8 +61,7 @@ class ReadOptions:
     kustomize_fallback: Path | None = None
 
 
-@dataclass(frozen=True)
-class SourceObject:
+class SourceObject(NamedTuple):
     """One Kubernetes object and where it was read: ``origin`` is a path, ``-`` or ``cluster:NS``."""
 
     obj: dict[str, Any]
