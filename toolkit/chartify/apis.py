@@ -20,7 +20,8 @@ Sources: which versions stop being served when, their replacements and the notab
 source kubernetes/website content/en/docs/reference/using-api/deprecation-guide.md, sections v1.16 to v1.32).
 The version each was deprecated in, and the rows deprecated but not yet removed at 1.35, come from the generated
 ``APILifecycleDeprecated``/``APILifecycleRemoved`` of k8s.io/api v0.35.4 (``*/zz_generated.prerelease-lifecycle.go``),
-the data helm lint's deprecation check uses. Each row has a test (tests/chartify/test_apis.py), and the rows
+the data helm lint's deprecation check uses; k8s.io/api no longer carries PodSecurityPolicy, so those two rows
+take theirs from the Kubernetes 1.11 and 1.21 release notes. Each row has a test (tests/chartify/test_apis.py), and the rows
 removed by 1.35 are checked against the local v1.35 API server.
 """
 
