@@ -30,6 +30,9 @@ def _chartkit(c, *args: str, what: str) -> None:
 def setup(c, apt=True):
     """Install chartkit and its Python dependencies (editable), plus Debian's docker-registry."""
     c.run(shlex.join([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]"]))
+    # an editable install compiles nothing; where PYTHONDONTWRITEBYTECODE is set, every chartkit run would then
+    # recompile each module (0.07 s of a 0.13 s chartify): byte-compile once, as a regular pip install does
+    c.run(shlex.join([PY, "-m", "compileall", "-q", "toolkit"]))
     if apt and not shutil.which("docker-registry"):
         sudo = "" if os.geteuid() == 0 else "sudo "
         c.run(f"{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq docker-registry")

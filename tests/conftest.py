@@ -43,6 +43,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             needed.add("helm")
         if "cluster" in names:
             needed.add("cluster")
+        if "kustomize_bin" in names:
+            needed.add("kustomize")
     if not needed:
         return
     from toolkit import localenv
@@ -57,6 +59,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     try:
         localenv.ensure_helm(progress)
+        if "kustomize" in needed:
+            localenv.ensure_kustomize(progress)
         if "cluster" in needed:
             _build.ensure_kubernetes(progress)
             _build.ensure_kwok(progress)
@@ -79,6 +83,19 @@ def helm_bin() -> Path:
 
     try:
         return localenv.ensure_helm()
+    except LocalEnvError as exc:
+        _absent(exc, "go command is not installed")
+        raise
+
+
+@pytest.fixture(scope="session")
+def kustomize_bin() -> Path:
+    """kustomize v5 (CHARTKIT_KUSTOMIZE, or the pinned build from its Go module; built on first use)."""
+    from toolkit import localenv
+    from toolkit.errors import LocalEnvError
+
+    try:
+        return localenv.ensure_kustomize()
     except LocalEnvError as exc:
         _absent(exc, "go command is not installed")
         raise

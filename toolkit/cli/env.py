@@ -48,6 +48,7 @@ def _up(args: argparse.Namespace) -> int:
 
     say = progress()
     localenv.ensure_helm(say)
+    localenv.ensure_kustomize(say)
     localenv.start_registry(say)
     if not args.no_cluster:
         localenv.start_cluster(say)

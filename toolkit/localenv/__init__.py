@@ -2,6 +2,7 @@
 Kubernetes control plane, built from upstream sources and started on 127.0.0.1 by the project itself.
 
     ensure_helm()      helm built from its Go module, cached in ~/.cache/chartkit/bin/helm-<v>/
+    ensure_kustomize() kustomize built from its Go module, cached in ~/.cache/chartkit/bin/kustomize-<v>/
     start_registry()   docker-registry with TLS (our CA) and htpasswd auth; credentials in a helm registry config
     start_cluster()    etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok (3 fake nodes),
                        Gateway API CRDs; kubeconfig in the state dir
@@ -39,6 +40,7 @@ __all__ = [
     "RegistryInfo",
     "down",
     "ensure_helm",
+    "ensure_kustomize",
     "fallback",
     "helm_config",
     "start_cluster",
@@ -61,6 +63,20 @@ def ensure_helm(progress: Progress | None = None) -> Path:
                                 hint="unset CHARTKIT_HELM to build the pinned helm, or point it at helm v4")
         return path
     return _build.ensure_helm(progress)
+
+
+def ensure_kustomize(progress: Progress | None = None) -> Path:
+    """The kustomize to use: ``CHARTKIT_KUSTOMIZE`` when set, else the pinned build (built on first use)."""
+    from toolkit.localenv import _build
+
+    explicit = os.environ.get("CHARTKIT_KUSTOMIZE")
+    if explicit:
+        path = Path(explicit)
+        if not _build.reports_version(path, ["version"], "v5."):
+            raise LocalEnvError(f'unable to use kustomize "{path}" (from CHARTKIT_KUSTOMIZE): not a runnable '
+                                "kustomize v5", hint="unset CHARTKIT_KUSTOMIZE to build the pinned kustomize")
+        return path
+    return _build.ensure_kustomize(progress)
 
 
 def start_registry(progress: Progress | None = None) -> RegistryInfo:

@@ -1,4 +1,4 @@
-"""Builds helm, the control plane and kwok from their Go modules into the version-keyed cache.
+"""Builds helm, the control plane, kwok and kustomize from their Go modules into the version-keyed cache.
 
 Every build writes into a fresh ``.build-*`` directory beside its target and moves finished binaries into place,
 so a build killed half-way never leaves a binary at the final path; a binary that is there but does not report
@@ -243,6 +243,13 @@ def ensure_kwok(progress: Progress | None = None, *, version: str = paths.KWOK_V
     return _ensure_go_install("kwok", version, paths.kwok_binary(version), f"sigs.k8s.io/kwok/cmd/kwok@{version}",
                               kwok_ldflags(version),
                               lambda binary: reports_version(binary, ["--version"], version.lstrip("v")), progress)
+
+
+def ensure_kustomize(progress: Progress | None = None, *, version: str = paths.KUSTOMIZE_VERSION) -> Path:
+    """kustomize built from its Go module (chartify builds kustomization directories with it; ~1 min cold)."""
+    return _ensure_go_install("kustomize", version, paths.kustomize_binary(version),
+                              f"sigs.k8s.io/kustomize/kustomize/v5@{version}", "-s -w",
+                              lambda binary: reports_version(binary, ["version"], version), progress)
 
 
 def module_dir(module: str, version: str) -> Path:

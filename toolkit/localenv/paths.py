@@ -7,6 +7,7 @@ Caches live outside the repo, keyed by version, so a fresh clone (and CI) reuses
     bin/helm-<v>/helm              helm built from its Go module
     bin/kubernetes-<v>/            kube-apiserver, kube-controller-manager, kube-scheduler, etcd
     bin/kwok-<v>/kwok              kwok (fake nodes)
+    bin/kustomize-<v>/kustomize    kustomize (chartify builds kustomization directories with it)
     logs/                          build logs
 ``$CHARTKIT_STATE`` (default ``~/.cache/chartkit/state``): running services (pids, certs, data, kubeconfig).
 """
@@ -23,6 +24,7 @@ KUBERNETES_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.5"  # the one k8s.io/kubernetes v1.35.4 requires
 KWOK_VERSION = "v0.8.0"
 GATEWAY_API_VERSION = "v1.3.0"
+KUSTOMIZE_VERSION = "v5.8.2"  # v5.8.3 needs go >= 1.27; the machines have go 1.26
 
 
 def cache_root() -> Path:
@@ -52,6 +54,10 @@ def kubernetes_dir(version: str = KUBERNETES_VERSION) -> Path:
 
 def kwok_binary(version: str = KWOK_VERSION) -> Path:
     return cache_root() / "bin" / f"kwok-{version}" / "kwok"
+
+
+def kustomize_binary(version: str = KUSTOMIZE_VERSION) -> Path:
+    return cache_root() / "bin" / f"kustomize-{version}" / "kustomize"
 
 
 def logs_dir() -> Path:
