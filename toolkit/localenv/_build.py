@@ -1,4 +1,4 @@
-"""Builds helm, the control plane and kwok from their Go modules into the version-keyed cache.
+"""Builds helm, the control plane, kwok and Traefik from their Go modules into the version-keyed cache.
 
 Every build writes into a fresh ``.build-*`` directory beside its target and moves finished binaries into place,
 so a build killed half-way never leaves a binary at the final path; a binary that is there but does not report
@@ -25,6 +25,10 @@ from toolkit.localenv._proc import Progress, say
 log = logging.getLogger(__name__)
 
 KUBERNETES_MODULE = Path(__file__).resolve().parent / "kubernetes"
+TRAEFIK_MODULE = "github.com/traefik/traefik/v3"
+#: the nested module Traefik's go.mod replaces with a directory its module zip leaves out (see traefik/ext/ext.go)
+TRAEFIK_EXT = Path(__file__).resolve().parent / "traefik" / "ext"
+TRAEFIK_EXT_DIR = Path("pkg/config/dynamic/ext")
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ETCD = "etcd"
 GO_HINT = "install Go >= 1.25 (https://go.dev/dl) and put it on PATH, or set CHARTKIT_HELM to a helm v4 binary"
@@ -57,6 +61,11 @@ def helm_ldflags(version: str = paths.HELM_VERSION) -> str:
 
 def kwok_ldflags(version: str = paths.KWOK_VERSION) -> str:
     return f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={version}"
+
+
+def traefik_ldflags(version: str = paths.TRAEFIK_VERSION) -> str:
+    pkg = "github.com/traefik/traefik/v3/pkg/version"
+    return f"-s -w -X {pkg}.Version={version} -X {pkg}.Codename=chartkit -X {pkg}.BuildDate=chartkit-localenv"
 
 
 def reports_version(binary: Path, args: Sequence[str], expected: str) -> bool:
@@ -229,6 +238,54 @@ def ensure_kwok(progress: Progress | None = None, *, version: str = paths.KWOK_V
     return _ensure_go_install("kwok", version, paths.kwok_binary(version), f"sigs.k8s.io/kwok/cmd/kwok@{version}",
                               kwok_ldflags(version),
                               lambda binary: reports_version(binary, ["--version"], version.lstrip("v")), progress)
+
+
+def traefik_reports_version(binary: Path, version: str = paths.TRAEFIK_VERSION) -> bool:
+    return reports_version(binary, ["version"], f"Version:      {version}")
+
+
+def ensure_traefik(progress: Progress | None = None, *, version: str = paths.TRAEFIK_VERSION) -> Path:
+    """Traefik built from its Go module (cached; ~10 min cold on 2 cores).
+
+    Its go.mod has replace directives, so ``go install module@version`` refuses it: the build runs in a writable
+    copy of the downloaded module tree (v3.7 also replaces a nested module the zip leaves out: it is supplied).
+    """
+    binary = paths.traefik_binary(version)
+    if traefik_reports_version(binary, version):
+        return binary
+    with _proc.locked(_lock(f"traefik-{version}")):
+        _wait_foreign(binary.parent, progress, f"traefik {version}")
+        if traefik_reports_version(binary, version):
+            return binary
+        if binary.exists():
+            say(progress, f"traefik at {binary} does not report {version} (a half-finished build?): rebuilding")
+            binary.unlink()
+        log_file = paths.logs_dir() / f"traefik-{version}-build.log"
+        scratch = _scratch(binary.parent)
+        try:
+            source = scratch / "src"
+            # the module cache is read-only; the copy must be writable (ext goes in, go may touch go.sum)
+            shutil.copytree(module_dir(TRAEFIK_MODULE, version), source, copy_function=shutil.copyfile)
+            for directory, _, _ in os.walk(source):
+                os.chmod(directory, 0o755)
+            ext = source / TRAEFIK_EXT_DIR
+            if f"=> ./{TRAEFIK_EXT_DIR}" in (source / "go.mod").read_text() and not (ext / "go.mod").exists():
+                ext.mkdir(parents=True, exist_ok=True)
+                for name in ("go.mod", "ext.go"):
+                    shutil.copyfile(TRAEFIK_EXT / name, ext / name)
+            say(progress, f"building traefik {version} from its Go module (~10 min cold; log: {log_file})")
+            took = _run_build(
+                [go(), "build", "-trimpath", "-ldflags", traefik_ldflags(version), "-o", str(scratch / "traefik"),
+                 "./cmd/traefik"],
+                log_file=log_file, env=go_env(), cwd=source, what=f"traefik {version}")
+            if not traefik_reports_version(scratch / "traefik", version):
+                raise LocalEnvError(f"unable to build traefik {version}: the built binary does not report it",
+                                    hint=f"read {log_file}")
+            _install(scratch / "traefik", binary)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        say(progress, f"built traefik {version} in {took:.0f}s")
+        return binary
 
 
 def module_dir(module: str, version: str) -> Path:
