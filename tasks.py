@@ -39,10 +39,11 @@ def test(c, k="", x=False):
 
 # --- localenv -----------------------------------------------------------------------------------------------
 
-@task(help={"cluster": "also start the local Kubernetes control plane (default: yes)",
+@task(help={"cluster": "also start the local Kubernetes control plane, gateway and backends (default: yes)",
             "json": "print the environment as JSON afterwards"})
 def up(c, cluster=True, json=False):
-    """Build (first time: helm ~3 min, control plane 10-20 min) and start the local registry and cluster."""
+    """Build (first time: helm ~3 min, control plane 10-20 min, Traefik ~10 min) and start the local registry,
+    cluster, gateway and backends."""
     args = ([] if cluster else ["--no-cluster"]) + (["--json"] if json else [])
     if not c.run(f"{PY} -m toolkit.cli up {' '.join(args)}", warn=True, pty=False).ok:
         raise Exit("unable to bring the local environment up (see above)", code=1)

@@ -207,7 +207,7 @@ def _condition(obj: dict[str, Any] | None, kind: str) -> bool:
                for c in obj.get("status", {}).get("conditions", []))
 
 
-def _programmed(kube: Any, ports: dict[str, int], binary: Path) -> GatewayInfo | None:
+def _programmed(kube: Any, ports: dict[str, int]) -> GatewayInfo | None:
     """The GatewayInfo once Traefik accepted the class and programmed the Gateway on the web port, else None."""
     gateway_class = kube.get(GATEWAY_API, "GatewayClass", GATEWAY_CLASS, missing_ok=True)
     gateway = kube.get(GATEWAY_API, "Gateway", GATEWAY, NAMESPACE, missing_ok=True)
@@ -256,7 +256,7 @@ def start(cluster: ClusterInfo, progress: Progress | None = None) -> GatewayInfo
         recorded = (directory / "config.sha256").read_text() if (directory / "config.sha256").exists() else ""
         if running and recorded == fingerprint and _ping(ports["admin"]):
             kube.apply(gateway_objects(ports["web"]), field_manager=FIELD_MANAGER)
-            info = _wait_programmed(kube, ports, binary, timeout=30)
+            info = _wait_programmed(kube, ports, timeout=30)
             log.info("reusing the gateway at %s (pid %s)", info.url, pid.pid())
             return info
         if running:
@@ -279,7 +279,7 @@ def start(cluster: ClusterInfo, progress: Progress | None = None) -> GatewayInfo
             _proc.wait_until(lambda: _ping(ports["admin"]), timeout=30, what="traefik", pidfile=pid,
                              log_file=log_file)
             kube.apply(gateway_objects(ports["web"]), field_manager=FIELD_MANAGER)
-            info = _wait_programmed(kube, ports, binary, timeout=60, pid=pid)
+            info = _wait_programmed(kube, ports, timeout=60, pid=pid)
         except BaseException:
             _proc.stop(pid)
             raise
@@ -288,12 +288,12 @@ def start(cluster: ClusterInfo, progress: Progress | None = None) -> GatewayInfo
         return info
 
 
-def _wait_programmed(kube: Any, ports: dict[str, int], binary: Path, *, timeout: float,
+def _wait_programmed(kube: Any, ports: dict[str, int], *, timeout: float,
                      pid: PidFile | None = None) -> GatewayInfo:
     found: list[GatewayInfo] = []
 
     def check() -> bool:
-        info = _programmed(kube, ports, binary)
+        info = _programmed(kube, ports)
         if info:
             found.append(info)
         return info is not None
@@ -312,8 +312,7 @@ def current(cluster: ClusterInfo | None) -> GatewayInfo | None:
     if cluster is None or ports is None or pidfile().pid() is None or not _ping(ports["admin"]):
         return None
     try:
-        return _programmed(Kube(kubeconfig=cluster.kubeconfig, context=cluster.context), ports,
-                           paths.traefik_binary())
+        return _programmed(Kube(kubeconfig=cluster.kubeconfig, context=cluster.context), ports)
     except ClusterError:
         return None
 

@@ -39,6 +39,7 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 QUEUE_LIMIT = 10_000
+ROOM_LIMIT = 1_000
 
 
 class PodServer:
@@ -122,6 +123,7 @@ def make_app(harness: Harness) -> Starlette:
         if request.method == "PUT":
             text = (await request.body()).decode(errors="replace")
             room.append({"text": text, "author": request.headers.get("x-caller", "-"), "at": time.time()})
+            del room[:-ROOM_LIMIT]
             return 201, {"room": request.path_params["room"], "messages": len(room)}
         return 200, {"room": request.path_params["room"], "messages": room[-100:]}
 

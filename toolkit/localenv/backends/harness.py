@@ -54,8 +54,9 @@ class _Server(uvicorn.Server):
 def _config(app: Any) -> uvicorn.Config:
     # keep-alive longer than the gateway's idle timeout (90s): the client side must be the one to close, or it
     # may send a request on a connection the server is closing at that moment
-    return uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=120,
-                          server_header=False, date_header=False)
+    # log_config=None: the harness configured logging once; uvicorn would redo it for every server
+    return uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
+                          timeout_keep_alive=120, server_header=False, date_header=False)
 
 
 @dataclass
@@ -283,7 +284,7 @@ async def serve(kube: Any, *, port: int, code: str, interval: float, linger: flo
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     control = _Server(uvicorn.Config(control_app(harness), host="127.0.0.1", port=port, lifespan="off",
-                                     log_level="warning", access_log=False))
+                                     log_config=None, log_level="warning", access_log=False))
     control_task = asyncio.create_task(control.serve())
     while not control.started:
         if control_task.done():  # uvicorn logged why (the port is taken, most likely)
