@@ -34,7 +34,7 @@ async def _answer(request: Request) -> Response:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     app = Starlette(routes=[Route("/{path:path}", _answer, methods=["GET", "PUT"])])
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     srv = uvicorn.Server(config)
@@ -84,7 +84,7 @@ def test_errors_and_refused_connections_are_counted_not_raised(server: str) -> N
         port = closed.getsockname()[1]
     refused = run(LoadOptions(url=f"http://127.0.0.1:{port}/", requests=20, rate=math.inf, timeout=2))
     assert (refused.answered, refused.failed) == (0, 20)
-    assert refused.errors == {"ConnectError": 20}
+    assert refused.errors == {"ClientConnectorError": 20}
     assert refused.error_ratio == 1.0 and math.isnan(refused.latency.p50)
 
 

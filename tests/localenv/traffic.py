@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from toolkit.deploy.kube import Kube
@@ -80,7 +82,7 @@ def wait_routed(gateway: GatewayInfo, host: str, versions: set[str], *, timeout:
                 headers: Mapping[str, str] | None = None) -> None:
     """Until the gateway answers for ``host`` only with 200s and every version in ``versions`` has answered."""
     def routed() -> bool:
-        result = load(gateway, host, requests=40, headers=headers)
+        result = load(gateway, host, requests=40, headers=headers or {})
         return result.statuses == {200: 40} and versions <= set(result.versions)
 
     wait_for(routed, timeout, f"the gateway to route {host} to {sorted(versions)}", interval=0.5)
@@ -90,3 +92,26 @@ def load(gateway: GatewayInfo, host: str, *, requests: int, rate: float = math.i
          **options: Any) -> LoadResult:
     return run(LoadOptions(url=f"{gateway.url}{path}", host=host, requests=requests, rate=rate,
                            concurrency=options.pop("concurrency", 16), **options))
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None) -> Answer:
+    """One real request (stdlib); any status is an answer."""
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return Answer(response.status, response.read())
+    except urllib.error.HTTPError as exc:
+        return Answer(exc.code, exc.read())

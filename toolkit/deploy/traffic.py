@@ -6,8 +6,9 @@ consume. Counters are cumulative, so a window's numbers are the differences betw
 Quantiles interpolate linearly inside histogram buckets, like PromQL's ``histogram_quantile``.
 
 Traefik's names (v3.6): each backendRef's Service becomes one Traefik service
-``<namespace>-<name>-http-<port>@kubernetesgateway`` whatever route points at it, and each route rule a weighted
-service ``httproute-<ns>-<route>-gw-<gw ns>-<gw>-ep-<entrypoint>-<rule index>-wrr@kubernetesgateway``.
+``<namespace>-<name>-http-<port>@kubernetesgateway`` whatever route points at it; each match of a route rule a
+router ``httproute-<ns>-<route>-gw-<gw ns>-<gw>-ep-<entrypoint>-<rule index>-<hash of the match>@kubernetesgateway``
+sending to the weighted service of the same name plus ``-wrr``.
 """
 
 from __future__ import annotations

@@ -316,12 +316,24 @@ def _outdated(directory: Path) -> list[str]:
     return reasons
 
 
+def _release_node_leases(kubeconfig: Path) -> None:
+    """kwok takes a new identity at every start and leaves a node alone while another identity's lease on it lasts
+    (40 s: pods on it stay pending that long). The leases of a kwok that is gone are removed, so the new one takes
+    its nodes at once."""
+    from toolkit.deploy.kube import Kube
+
+    kube = Kube(kubeconfig=kubeconfig, context=CONTEXT)
+    for name in NODES:
+        kube.delete("coordination.k8s.io/v1", "Lease", name, "kube-node-lease")
+
+
 def _restart_kwok(binary: Path, directory: Path, pki: _Pki, stages: list[Path], progress: Progress | None) -> None:
     """kwok keeps no state of its own: restarting it alone leaves every pod, node and workload as it was."""
     ports = _recorded_ports(directory)
     if ports is None:
         raise LocalEnvError(f"unable to restart kwok: {directory / 'ports.json'} is missing")
     _proc.stop(pidfile("kwok"), timeout=3.0)
+    _release_node_leases(directory / "kubeconfig")
     argv = _argv("kwok", {"kwok": binary}, directory, ports, pki, directory / "kubeconfig", stages)
     _proc.spawn(argv, pidfile=pidfile("kwok"), log_file=directory / "kwok.log", cwd=directory)
 
@@ -366,6 +378,8 @@ def start(progress: Progress | None = None) -> ClusterInfo:
             for component in COMPONENTS:
                 say(progress, f"starting {component}")
                 log_file = directory / f"{component}.log"
+                if component == "kwok":
+                    _release_node_leases(kubeconfig)
                 _proc.spawn(_argv(component, binaries, directory, ports, pki, kubeconfig, stages),
                             pidfile=pidfile(component), log_file=log_file, cwd=directory)
                 if component == "etcd":

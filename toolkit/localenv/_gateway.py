@@ -136,7 +136,7 @@ def argv(binary: Path, ports: dict[str, int]) -> list[str]:
     return [
         str(binary),
         "--global.checknewversion=false", "--global.sendanonymoususage=false",
-        "--log.level=INFO",
+        "--log.level=INFO", "--log.nocolor=true",
         f"--entrypoints.web.address=127.0.0.1:{ports['web']}",
         # ping, metrics and the API live on the internal entrypoint, apart from the traffic they measure
         f"--entrypoints.traefik.address=127.0.0.1:{ports['admin']}",

@@ -1,4 +1,8 @@
-"""A bounded HTTP load generator for tests, the demo and benchmarks: real requests over TCP (httpx).
+"""A bounded HTTP load generator for tests, the demo and benchmarks: real requests over TCP (aiohttp's client).
+
+aiohttp rather than httpx: on this 2-core machine httpx's async pool gave 530 requests/s on one connection and
+fell to 106/s with 32 (its pool does work per request across every connection), where aiohttp's gave 1,980/s and
+2,290/s against the same Go server.
 
 Requests go out on an open-loop schedule (``rate`` per second, so a slow server does not slow the offered load
 until ``concurrency`` requests are in flight): ``requests`` of them, or ``rate x duration`` (a saturated target
@@ -23,7 +27,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
-import httpx
+import aiohttp
+import orjson
 
 __all__ = ["HeaderShare", "LoadOptions", "LoadResult", "Latency", "GroupResult", "main", "run", "run_async"]
 
@@ -150,12 +155,12 @@ def _group_of(index: int, mix: Sequence[HeaderShare]) -> HeaderShare | None:
     return None
 
 
-def _version(response: httpx.Response) -> str:
+def _version(body: bytes) -> str:
     try:
-        body = response.json()
-    except ValueError:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return ""
-    return str(body.get("version", "")) if isinstance(body, dict) else ""
+    return str(data.get("version", "")) if isinstance(data, dict) else ""
 
 
 async def run_async(options: LoadOptions) -> LoadResult:
@@ -178,31 +183,34 @@ async def run_async(options: LoadOptions) -> LoadResult:
     group_failed: Counter[str] = Counter()
     latencies: list[float] = []
     slots = asyncio.Semaphore(options.concurrency)
-    limits = httpx.Limits(max_connections=options.concurrency, max_keepalive_connections=options.concurrency)
 
-    async def one(client: httpx.AsyncClient, index: int) -> None:
+    async def one(client: aiohttp.ClientSession, index: int) -> None:
         share = _group_of(index, options.mix)
         group = share.group if share else DEFAULT_GROUP
         headers = {**base, share.name: share.value} if share else base
         group_sent[group] += 1
         started = time.perf_counter()
         try:
-            response = await client.request(options.method, options.url, headers=headers, content=options.body)
-        except httpx.HTTPError as exc:
+            async with client.request(options.method, options.url, headers=headers, data=options.body) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             errors[type(exc).__name__] += 1
             group_failed[group] += 1
             return
         finally:
             slots.release()
         latencies.append((time.perf_counter() - started) * 1000)
-        version = _version(response)
-        statuses[response.status_code] += 1
+        version = _version(body)
+        statuses[status] += 1
         versions[version] += 1
         group_versions.setdefault(group, Counter())[version] += 1
-        group_statuses.setdefault(group, Counter())[response.status_code] += 1
+        group_statuses.setdefault(group, Counter())[status] += 1
 
     tasks: set[asyncio.Task[None]] = set()
-    async with httpx.AsyncClient(timeout=options.timeout, limits=limits, trust_env=False) as client:
+    connector = aiohttp.TCPConnector(limit=options.concurrency, limit_per_host=0)
+    async with aiohttp.ClientSession(connector=connector, trust_env=False,
+                                     timeout=aiohttp.ClientTimeout(total=options.timeout)) as client:
         start = time.perf_counter()
         sent = 0
         while sent < total:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -80,7 +80,7 @@ class Harness:
         self.app = make_app(self)
         self.servers: dict[tuple[str, int], _Running] = {}
         self.skipped: list[Skipped] = []
-        self.client = httpx.AsyncClient(timeout=10.0)
+        self._client: aiohttp.ClientSession | None = None
         self._endpoints: dict[tuple[str, str, int], tuple[float, list[tuple[str, int]]]] = {}
         self._turn = 0
         self._listed_at = 0.0
@@ -99,12 +99,15 @@ class Harness:
         upstream = pod.spec.upstream
         assert upstream is not None
         started = time.perf_counter()
+        if self._client is None:
+            self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)
         try:
             url = await self.resolve(upstream.url)
-            response = await self.client.request(upstream.method, url, content=body,
-                                                 headers={"X-Caller": pod.spec.caller})
-            status = response.status_code
-        except (httpx.HTTPError, ClusterError, LookupError) as exc:
+            async with self._client.request(upstream.method, url, data=body,
+                                            headers={"X-Caller": pod.spec.caller}) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, ClusterError, LookupError) as exc:
             log.info("%s/%s: upstream %s failed: %s", pod.spec.namespace, pod.spec.pod, upstream.url, exc)
             status = 599
         pod.upstream_requests.labels(upstream.url, str(status)).inc()
@@ -166,7 +169,8 @@ class Harness:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
         await asyncio.gather(*(self._stop(address) for address in list(self.servers)))
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.close()
 
     async def reconcile(self, pods: list[dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -200,9 +204,12 @@ class Harness:
         self.skipped = skipped
 
     async def _start(self, spec: BackendSpec) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only when the listener's proto
+        # says TCP, and without it a keep-alive answer written in two pieces waits 40 ms for a delayed ACK
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind(spec.address)
             # listening at once: connections queue while uvicorn starts accepting
             sock.listen(1024)
