@@ -149,12 +149,13 @@ def demo(c, examples="examples/chat", work="out/demo"):
         raise Exit(f"demo failed: {exc}", code=1) from exc
 
 
-BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade")
+BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "gateway")
 
 
 @task(help={"only": f"run one benchmark: {', '.join(BENCHMARKS)}"})
 def bench(c, only=""):
-    """Benchmarks against the named peers (helmify, a helm push loop, per-instance lookups, a helm upgrade loop)."""
+    """Benchmarks against the named peers (helmify, a helm push loop, per-instance lookups, a helm upgrade loop,
+    a backend called directly instead of through the gateway)."""
     if only and only not in BENCHMARKS:
         raise Exit(f"unknown benchmark {only!r}: choose one of {', '.join(BENCHMARKS)}", code=2)
     names = [only] if only else list(BENCHMARKS)

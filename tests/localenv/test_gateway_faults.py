@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +18,8 @@ from toolkit.localenv import _build, _cluster, _gateway, _proc, paths
 pytestmark = [pytest.mark.cluster, pytest.mark.gateway]
 
 
-@pytest.fixture
-def own_cluster(gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # depends on the shared gateway only so that Traefik is built before the clock starts
-    monkeypatch.setenv("CHARTKIT_STATE", str(tmp_path / "state"))
-    info = localenv.start_cluster()
-    yield info
-    localenv.down()
-
-
-def test_a_gateway_starts_from_scratch_and_recovers_from_a_kill(own_cluster) -> None:
+def test_a_gateway_starts_from_scratch_and_recovers_from_a_kill(gateway, own_cluster) -> None:
+    # (the shared gateway first: Traefik is built before the clock starts)
     messages: list[str] = []
     started = time.monotonic()
     info = localenv.start_gateway(messages.append)

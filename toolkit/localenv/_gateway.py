@@ -26,7 +26,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import LocalEnvError
 from toolkit.localenv import _build, _net, _pki, _proc, paths
 from toolkit.localenv._info import ClusterInfo, GatewayInfo
 from toolkit.localenv._proc import PidFile, Progress, say

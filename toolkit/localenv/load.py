@@ -126,6 +126,7 @@ class LoadResult:
     groups: dict[str, GroupResult]
     errors: dict[str, int]  # failures by exception type
     latency: Latency
+    samples_ms: tuple[float, ...] = field(default=(), repr=False)  # every answered request's latency, in order
 
     @property
     def rps(self) -> float:
@@ -143,6 +144,7 @@ class LoadResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["samples_ms"]
         data["rps"] = self.rps
         data["error_ratio"] = self.error_ratio
         return data
@@ -234,7 +236,8 @@ async def run_async(options: LoadOptions) -> LoadResult:
               for name, count in group_sent.items()}
     failed = sum(errors.values())
     return LoadResult(sent=sent, answered=sent - failed, failed=failed, seconds=seconds, statuses=dict(statuses),
-                      versions=dict(versions), groups=groups, errors=dict(errors), latency=Latency.of(latencies))
+                      versions=dict(versions), groups=groups, errors=dict(errors), latency=Latency.of(latencies),
+                      samples_ms=tuple(latencies))
 
 
 def run(options: LoadOptions) -> LoadResult:
