@@ -53,6 +53,7 @@ def test_an_older_cluster_is_updated_in_place(own_cluster) -> None:
     # as an older chartkit left it: kwok without --cidr, Gateway API v1.3.0 CRDs, no marker
     old_argv = [a for a in _cluster.pidfile("kwok").read()["argv"] if not a.startswith("--cidr=")]
     _proc.stop(_cluster.pidfile("kwok"))
+    _cluster._release_node_leases(directory / "kubeconfig")
     _proc.spawn(old_argv, pidfile=_cluster.pidfile("kwok"), log_file=directory / "kwok.log", cwd=directory)
     old_crds = sorted((_build.module_dir("sigs.k8s.io/gateway-api", "v1.3.0") / "config/crd/standard").glob("*.yaml"))
     kube.apply([doc for path in old_crds for doc in _cluster._load_yaml_documents(path)],

@@ -12,7 +12,7 @@ import pytest
 from toolkit import localenv
 from toolkit.adapters.metrics import parse, scrape
 from toolkit.deploy.kube import Kube
-from toolkit.deploy.traffic import BackendRef, route_backends, traefik_service
+from toolkit.deploy.traffic import BackendRef, route_backends, stats_by, traefik_service
 from toolkit.localenv import _gateway, paths
 from toolkit.localenv.load import HeaderShare
 from tests.localenv.traffic import backend, deploy, http, load, ref, route, servers, wait_for, wait_routed
@@ -180,3 +180,17 @@ def test_chat_mq_and_db_backends_answer_and_report_their_callers(gateway, backen
     callers = {s.label("caller") for s in merged
                if s.name == "backend_requests_total" and s.label("namespace") == namespace}
     assert {"call-center", f"{namespace}/chat"} <= callers
+
+    # under load, both edges (call-center -> chat, chat -> mq) count what the load generator sent
+    before = scrape(f"{backends.url}/metrics")
+    sent = load(gateway, host, requests=200, rate=200, method="PUT", path="/messages/support", body=b"hi",
+                headers={"X-Caller": "call-center"})
+    after = scrape(f"{backends.url}/metrics")
+    assert sent.statuses == {201: 200}
+    edges = stats_by(before, after, key=("caller", "pod"), requests="backend_requests_total",
+                     duration="backend_request_duration_seconds", where={"namespace": namespace})
+    by_caller: dict[str, float] = {}
+    for (caller, _pod), stats in edges.items():
+        if stats.requests:  # series from the requests above are there too, unchanged
+            by_caller[caller] = by_caller.get(caller, 0) + stats.requests
+    assert by_caller == {"call-center": 200, f"{namespace}/chat": 200}
