@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import aiohttp
 import orjson
 
-__all__ = ["HeaderShare", "LoadOptions", "LoadResult", "Latency", "GroupResult", "main", "run", "run_async"]
+__all__ = ["GroupResult", "HeaderShare", "Latency", "LoadOptions", "LoadResult", "main", "run", "run_async"]
 
 DEFAULT_GROUP = "default"
 

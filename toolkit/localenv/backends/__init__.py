@@ -22,6 +22,7 @@ from __future__ import annotations
 from toolkit.localenv.backends.pods import (
     ANNOTATION_ERROR_RATE,
     ANNOTATION_LATENCY,
+    BackendSpec,
     ENV_CALLER,
     ENV_ERROR_RATE,
     ENV_LATENCY,
@@ -29,7 +30,6 @@ from toolkit.localenv.backends.pods import (
     ENV_UPSTREAM_METHOD,
     ENV_UPSTREAM_ON,
     LABEL,
-    BackendSpec,
     Role,
     Skipped,
     Upstream,
@@ -41,6 +41,7 @@ from toolkit.localenv.backends.pods import (
 __all__ = [
     "ANNOTATION_ERROR_RATE",
     "ANNOTATION_LATENCY",
+    "BackendSpec",
     "ENV_CALLER",
     "ENV_ERROR_RATE",
     "ENV_LATENCY",
@@ -48,7 +49,6 @@ __all__ = [
     "ENV_UPSTREAM_METHOD",
     "ENV_UPSTREAM_ON",
     "LABEL",
-    "BackendSpec",
     "Role",
     "Skipped",
     "Upstream",
