@@ -45,6 +45,13 @@ def test_a_gateway_starts_from_scratch_and_recovers_from_a_kill(gateway, own_clu
     assert repaired.url == info.url  # its ports were free again: kept
     assert any("stale pid file" in m for m in messages)
 
+    # a day-old token is renewed in place: the kubeconfig names the file, client-go rereads it, no restart
+    old_token, day_ago = token.read_text(), time.time() - 25 * 3600
+    os.utime(token, (day_ago, day_ago))
+    pid = _gateway.pidfile().pid()
+    assert localenv.start_gateway() == repaired
+    assert token.read_text() != old_token and _gateway.pidfile().pid() == pid
+
 
 def test_an_older_cluster_is_updated_in_place(own_cluster) -> None:
     directory = _cluster.state_dir()
