@@ -16,6 +16,7 @@ from toolkit.deploy.traffic import (
     histogram_quantile,
     route_backends,
     stats_by,
+    supported_features,
     traefik_service,
     traefik_services,
 )
@@ -134,3 +135,9 @@ def test_route_backends_reports_every_backend_even_without_traffic() -> None:
     result = route_backends(ROUTE, _scrape(BEFORE, 0.0), _scrape(AFTER, 10.0))
     assert result[BackendRef("shop", "blue", 80)].requests == 510
     assert result[BackendRef("shop-green", "green", 80)] == Stats(0.0, 0.0, 10.0)
+
+
+def test_supported_features_come_from_the_gateway_class_status() -> None:
+    accepted = {"status": {"supportedFeatures": [{"name": "HTTPRoute"}, {"name": "ReferenceGrant"}]}}
+    assert supported_features(accepted) == {"HTTPRoute", "ReferenceGrant"}
+    assert supported_features({"spec": {"controllerName": "x"}}) == frozenset()

@@ -29,6 +29,7 @@ __all__ = [
     "histogram_quantile",
     "route_backends",
     "stats_by",
+    "supported_features",
     "traefik_service",
     "traefik_services",
 ]
@@ -186,3 +187,11 @@ def route_backends(route: Mapping[str, object], before: Scrape, after: Scrape) -
     measured = stats_by(before, after, key=("service",))
     seconds = after.taken_at - before.taken_at
     return {ref: measured.get((service,), Stats(0.0, 0.0, seconds)) for service, ref in services.items()}
+
+
+def supported_features(gateway_class: Mapping[str, object]) -> frozenset[str]:
+    """What a Gateway API implementation says it can do: the names in a GatewayClass's ``status.supportedFeatures``
+    (empty until the controller accepted the class). A strategy needing a feature not listed must be refused."""
+    status = gateway_class.get("status") or {}
+    assert isinstance(status, Mapping)
+    return frozenset(str(f["name"]) for f in status.get("supportedFeatures") or [] if isinstance(f, Mapping))

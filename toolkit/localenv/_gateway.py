@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from toolkit.deploy.traffic import supported_features
 from toolkit.localenv import _build, _net, _pki, _proc, paths
 from toolkit.localenv._info import ClusterInfo, GatewayInfo
 from toolkit.localenv._proc import PidFile, Progress, say
@@ -215,8 +216,7 @@ def _programmed(kube: Any, ports: dict[str, int]) -> GatewayInfo | None:
     assert gateway_class is not None and gateway is not None
     if [listener.get("port") for listener in gateway["spec"]["listeners"]] != [ports["web"]]:
         return None
-    features = tuple(sorted(f["name"] for f in gateway_class.get("status", {}).get("supportedFeatures", [])))
-    return _info(ports, features)
+    return _info(ports, tuple(sorted(supported_features(gateway_class))))
 
 
 def _info(ports: dict[str, int], features: tuple[str, ...]) -> GatewayInfo:
