@@ -223,7 +223,7 @@ class Harness:
         log.info("serving %s/%s (%s) on %s:%s", spec.namespace, spec.pod, spec.version, spec.ip, spec.port)
 
     async def _stop(self, address: tuple[str, int]) -> None:
-        running = self.servers.pop(address, None)
+        running = self.servers.get(address)
         if running is None:
             return
         running.server.should_exit = True
@@ -232,6 +232,10 @@ class Harness:
         except asyncio.TimeoutError:
             running.server.force_exit = True
             running.task.cancel()
+            await asyncio.gather(running.task, return_exceptions=True)
+        # listed until its socket is closed: whoever sees it gone from /servers finds the address refusing
+        if self.servers.get(address) is running:
+            del self.servers[address]
         spec = running.pod.spec
         log.info("stopped %s/%s on %s:%s", spec.namespace, spec.pod, spec.ip, spec.port)
 
