@@ -51,10 +51,11 @@ def test(c, k="", x=False):
 
 # --- localenv -----------------------------------------------------------------------------------------------
 
-@task(help={"cluster": "also start the local Kubernetes control plane (default: yes)",
+@task(help={"cluster": "also start the local Kubernetes control plane, gateway and backends (default: yes)",
             "json": "print the environment as JSON afterwards"})
 def up(c, cluster=True, json=False):
-    """Build (first time: helm ~3 min, control plane 10-20 min) and start the local registry and cluster."""
+    """Build (first time: helm ~3 min, control plane 10-20 min, Traefik ~10 min) and start the local registry,
+    cluster, gateway and backends."""
     _chartkit(c, "up", *([] if cluster else ["--no-cluster"]), *(["--json"] if json else []),
               what="bring the local environment up")
 
@@ -145,12 +146,13 @@ def demo(c, examples="examples/chat", work="out/demo"):
         raise Exit("demo failed (see above)", code=1)
 
 
-BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade")
+BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "gateway")
 
 
 @task(help={"only": f"run one benchmark: {', '.join(BENCHMARKS)}"})
 def bench(c, only=""):
-    """Benchmarks against the named peers (helmify, a helm push loop, per-instance lookups, a helm upgrade loop)."""
+    """Benchmarks against the named peers (helmify, a helm push loop, per-instance lookups, a helm upgrade loop,
+    a backend called directly instead of through the gateway)."""
     if only and only not in BENCHMARKS:
         raise Exit(f"unknown benchmark {only!r}: choose one of {', '.join(BENCHMARKS)}", code=2)
     names = [only] if only else list(BENCHMARKS)
