@@ -5,6 +5,7 @@
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
     rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
     env.py        env, up, down                             the local environment
+    console.py    console                                   the web console (toolkit.console)
     render.py     JSON, tables, errors, progress
 
 Each handler parses its flags into a core operation's options (``toolkit.core``), calls it with the one
@@ -41,6 +42,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instances", ("install", "upgrade", "deploy", "rollback", "uninstall", "recover", "instances", "history",
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
+    ("console", ("console",)),
 )
 
 

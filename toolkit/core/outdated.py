@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from toolkit.config import Config
 from toolkit.core.instances import InstancesOptions, instances
 from toolkit.deploy.origin import catalog_id
-from toolkit.deploy.outdated import OutdatedRow, compute_outdated, latest_for_types
+from toolkit.deploy.outdated import OutdatedRow, compute_outdated, newest_version, versions_for_types
 
 __all__ = ["OutdatedOptions", "OutdatedReport", "OutdatedRow", "outdated"]
 
@@ -36,6 +36,8 @@ def outdated(config: Config, options: OutdatedOptions = OutdatedOptions()) -> Ou
         catalog = pool.submit(lambda: config.catalog)
         found = instances(config, InstancesOptions(namespace=options.namespace))
         here = catalog_id(catalog.result().url)
-    latest, requests = latest_for_types(config.catalog, (i.type for i in found if i.catalog_id in ("", here)))
-    return OutdatedReport(str(config.catalog.url), compute_outdated(found, latest, catalog=config.catalog.url),
-                          requests)
+    versions, requests = versions_for_types(config.catalog, (i.type for i in found if i.catalog_id in ("", here)))
+    latest = {name: newest_version(found_versions) for name, found_versions in versions.items()}
+    deprecated = {name: {v.version for v in found_versions if v.deprecated} for name, found_versions in versions.items()}
+    return OutdatedReport(str(config.catalog.url), compute_outdated(found, latest, catalog=config.catalog.url,
+                                                                    deprecated=deprecated), requests)
