@@ -41,8 +41,11 @@ __all__ = ["ConsoleSettings", "create_app"]
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+#: scripts only from this origin, no inline script; 'unsafe-eval' because Ajv (the form's schema validator, used by
+#: react-jsonschema-form) compiles each schema into a function, and a type's schema is only known at run time
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    (b"content-security-policy", b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self'; "
+                                 b"img-src 'self' data:; "
                                  b"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                                  b"form-action 'self'"),
     (b"x-content-type-options", b"nosniff"),
@@ -371,7 +374,9 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
     # -- graph ------------------------------------------------------------------------------------------------
 
     async def graph(request: Request, who: Principal) -> Response:
-        return JSONResponse(await run_in_threadpool(data.graph, cfg))
+        wanted = [_name(n.strip(), "namespace") for n in request.query_params.get("namespaces", "").split(",")
+                  if n.strip()]
+        return JSONResponse(await run_in_threadpool(data.graph, cfg, wanted or None))
 
     # -- the front end ----------------------------------------------------------------------------------------
 

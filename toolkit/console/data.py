@@ -148,19 +148,21 @@ def node_health(row: dict[str, Any]) -> str:
 
 
 def edge_traffic(consumer: str, provider: str) -> dict[str, Any] | None:
-    """HOOK: core.graph (issue 13b). Request rate (req/s), error ratio and p95 latency (ms) of the traffic from
-    ``consumer`` to ``provider`` (``NAMESPACE/NAME`` each) from the gateway's metrics; None: no traffic data."""
+    """HOOK: core.graph (issue 13b). The traffic from ``consumer`` to ``provider`` (``NAMESPACE/NAME`` each) from
+    the gateway's metrics as ``{"rate": req/s, "errorRatio": 0..1, "p95Ms": ms}`` (what the graph page draws:
+    width by rate, colour and the hot spot by errors and latency); None: no traffic data."""
     return None
 
 
-def graph(config: Config) -> dict[str, Any]:
-    """Instances as nodes, bindings as edges (consumer → instance), health per node, traffic per edge where known.
+def graph(config: Config, namespaces: list[str] | None = None) -> dict[str, Any]:
+    """Instances as nodes, bindings as edges (consumer → instance), health per node, traffic per edge where known;
+    ``namespaces`` keeps the instances of those namespaces only.
 
     A binding's consumer is a namespace: its edge starts at each instance in that namespace, or at the
     namespace itself when no instance runs there (an app not deployed by chartkit)."""
     from toolkit.core.bind import BindingRef, bindings
 
-    rows = instances(config)["instances"]
+    rows = [r for r in instances(config)["instances"] if not namespaces or r["namespace"] in namespaces]
     nodes = {f"{r['namespace']}/{r['name']}": {"id": f"{r['namespace']}/{r['name']}", "kind": "instance",
                                               "name": r["name"], "namespace": r["namespace"], "type": r["type"],
                                               "version": r["version"], "status": r["status"],

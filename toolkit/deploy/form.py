@@ -230,6 +230,7 @@ class _Builder:
         self.locked.append(LockedField(dotted, reason, by))
         ui["ui:help"] = f"Locked by the {by}: {reason}" if by == "type owner" else f"Locked: {reason}"
         ui["ui:classNames"] = "locked"
+        ui["ui:title"] = f"{out.get('title') or dotted.rsplit('.', 1)[-1]} (locked)"
 
     def _kind(self, dotted: str, kind: str, locked: bool) -> None:
         if dotted and "*" not in dotted.split("."):  # a map's future keys have no field yet

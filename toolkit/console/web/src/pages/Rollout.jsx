@@ -54,7 +54,9 @@ export default function Rollout({ namespace, name, session }) {
   const addPoint = (t, weight, key) => {
     if (weight === undefined || weight === null || seen.current.has(key)) return;
     seen.current.add(key);
-    setPoints((old) => [...old, { t, weight }].sort((a, b) => a.t - b.t));
+    // one point per change of weight: the route's state and this console's step events both report it
+    setPoints((old) => [...old, { t, weight }].sort((a, b) => a.t - b.t)
+      .filter((p, i, all) => i === 0 || p.weight !== all[i - 1].weight));
   };
   useEffect(() => {
     seen.current = new Set();

@@ -11,6 +11,12 @@ function Source({ output }) {
   return <code>{show(output.value)}</code>;
 }
 
+// a long dotted name may wrap after each dot, never inside a word
+function dotted(name) {
+  const parts = name.split('.');
+  return parts.map((part, i) => <span key={i}>{part}{i < parts.length - 1 ? <>.<wbr /></> : null}</span>);
+}
+
 export default function TypePage({ type, params, session }) {
   const { data, error, loading } = useApi(`/api/types/${enc(type)}${query({ version: params.version })}`);
   if (loading && !data) return <Loading what={type} />;
@@ -70,10 +76,10 @@ export default function TypePage({ type, params, session }) {
         <tbody>
           {data.parameters.map((p) => (
             <tr key={p.name} data-parameter={p.name} className={p.locked ? 'locked' : ''}>
-              <th scope="row"><code>{p.name}</code></th>
+              <th scope="row"><code>{dotted(p.name)}</code></th>
               <td>{p.type}{p.enum ? <div className="muted">{p.enum.join(' | ')}</div> : null}</td>
               <td><code className="value">{show(p.default)}</code></td>
-              <td>{p.locked ? <><Badge kind="locked">🔒 locked</Badge> <span className="reason">{p.reason}</span></> : 'no'}</td>
+              <td>{p.locked ? <><Badge kind="locked">locked</Badge> <span className="reason">{p.reason}</span></> : 'no'}</td>
               <td>{p.description}</td>
             </tr>
           ))}
