@@ -118,6 +118,7 @@ def api(console: _Console, handler: Handler, *, change: bool = False) -> Callabl
         except Exception as exc:  # noqa: BLE001 - a request must get an answer; the log has the traceback
             log.exception("%s %s failed", request.method, request.url.path)
             return _error(500, f"unexpected error: {type(exc).__name__} (the console's log has the details)")
+    endpoint.changes = change  # type: ignore[attr-defined]
     return endpoint
 
 
@@ -427,6 +428,9 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.console = console
+    #: the state-changing routes (what the gate checks role and CSRF on): tests hold every one to it
+    app.state.change_routes = [(m, route.path) for route in routes if isinstance(route, Route)
+                               for m in sorted(route.methods or ()) if getattr(route.endpoint, "changes", False)]
     return _Guard(app, gate)  # type: ignore[return-value]
 
 
