@@ -133,8 +133,6 @@ class Submission:
 def check(config: Config, options: SubmitOptions) -> Submission:
     """Everything that can be refused is refused here, before the cluster changes (InputError for bad values)."""
     type_name, _ = parse_type_ref(options.type)
-    fetched = fetch(config.catalog, type_name, options.version)
-    declarations = _declarations(fetched)
     inst = _existing(config, options.instance, options.namespace)
     if inst is not None:
         if inst.type != type_name:
@@ -146,6 +144,8 @@ def check(config: Config, options: SubmitOptions) -> Submission:
     elif releases(config).records(namespace=options.namespace, name=options.instance):
         raise DeployError(f'unable to install "{options.namespace}/{options.instance}": a helm release by that name '
                           "exists there that was not installed by chartkit", hint="choose another name")
+    fetched = fetch(config.catalog, type_name, options.version)
+    declarations = _declarations(fetched)
     plan = _plan(declarations, options.plan, inst)
     typed = form_values(fetched.schema, options.data, fetched.defaults)
     check_plan(plan, typed, type_name)
