@@ -231,6 +231,8 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
         def work(op: Operation) -> dict[str, Any]:
             op.say(f"{checked.action}: {options.type} {checked.version} (plan {checked.plan}) as "
                    f"{options.namespace}/{options.instance}", values=checked.values)
+            op.say(f"helm {checked.action}s with --wait: done when the release is ready, rolled back when it is not "
+                   f"within {cfg.timeout}")
             return submit(cfg, checked, progress=op.say).to_json()
 
         op = console.ops.start(checked.action, options.namespace, options.instance, who.name,
@@ -435,7 +437,7 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
 
 
 def _watched(config: Config, work: Callable[[Operation], dict[str, Any]]) -> Callable[[Operation], dict[str, Any]]:
-    """Run an install/upgrade/rollback while a ticker reports the instance's release status every 2 s, so the
+    """Run an install/upgrade/rollback while a ticker reports the instance's release status every second, so the
     page shows progress until the instance is ready or rolled back."""
     def run(op: Operation) -> dict[str, Any]:
         from toolkit.core.instances import InstancesOptions, instances
@@ -444,7 +446,7 @@ def _watched(config: Config, work: Callable[[Operation], dict[str, Any]]) -> Cal
 
         def tick() -> None:
             last = None
-            while not stop.wait(2.0):
+            while not stop.wait(1.0):
                 try:
                     found = [i for i in instances(config, InstancesOptions(namespace=op.namespace))
                              if i.name == op.instance]

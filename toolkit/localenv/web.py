@@ -108,6 +108,7 @@ def ensure_web_assets(source: Path, progress: Progress | None = None, *, name: s
     final = paths.cache_root() / "web" / f"{name}-{key}"
     dist = final / "dist"
     if (dist / "index.html").is_file():
+        os.utime(final)  # in use: not pruned
         return dist
     with _proc.locked(paths.cache_root() / "locks" / f"web-{name}-{key}.lock"):
         if (dist / "index.html").is_file():
@@ -134,4 +135,14 @@ def ensure_web_assets(source: Path, progress: Progress | None = None, *, name: s
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         say(progress, f"built the console's front end in {time.monotonic() - started:.0f}s ({dist})")
+        _prune(final.parent, name, keep=final)
         return dist
+
+
+def _prune(root: Path, name: str, *, keep: Path, days: float = 7.0) -> None:
+    """Remove builds of a front end nobody used for ``days`` (each use touches its build): a build another
+    checkout's server is serving right now is never that old."""
+    cutoff = time.time() - days * 86400
+    for old in root.glob(f"{name}-*"):
+        if old.is_dir() and old != keep and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)

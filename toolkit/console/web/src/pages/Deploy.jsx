@@ -83,7 +83,8 @@ export default function Deploy({ type, params, session }) {
             {data.plans.map((p) => <option key={p.name} value={p.name}>{p.name}{p.default ? ' (default)' : ''}</option>)}
           </select>
           <p id="deploy-plan-help" className="help">
-            {plan?.description} {Object.keys(plan?.values || {}).length ? 'Picking a plan fills in its values.' : ''}
+            {plan?.description}
+            {Object.keys(plan?.values || {}).length ? <><br />Picking a plan fills in its values.</> : null}
           </p>
         </div>
       </div>

@@ -45,7 +45,7 @@ function Side({ label, side }) {
 
 export default function Rollout({ namespace, name, session }) {
   const [view, setView] = useState(null);
-  const [op, setOp] = useState(null);
+  const [ops, setOps] = useState({});  // this console's operations on the rollout (start, then promote/abort)
   const [points, setPoints] = useState([]);
   const [problem, setProblem] = useState(null);
   const [now, setNow] = useState(Date.now());
@@ -68,7 +68,7 @@ export default function Rollout({ namespace, name, session }) {
         if (s && s.updated) addPoint(Date.parse(s.updated) / 1000, s.weight ?? 0, `status:${s.updated}:${s.weight}`);
       },
       operation: (data) => {
-        setOp((old) => ({ ...data, events: old && old.id === data.id ? [...old.events, ...data.events] : data.events }));
+        setOps((old) => ({ ...old, [data.id]: { ...data, events: [...(old[data.id]?.events || []), ...data.events] } }));
         for (const e of data.events) {
           if (e.kind === 'weight' && e.status === 'done') addPoint(e.time, e.weight, `op:${e.time}`);
         }
@@ -83,15 +83,13 @@ export default function Rollout({ namespace, name, session }) {
     setProblem(null);
     try {
       const started = await api(`${base}/rollout/${action}`, { method: 'POST', body: {} });
-      setOp(started);
+      setOps((old) => ({ ...old, [started.id]: { ...started, events: old[started.id]?.events || [] } }));
     } catch (e) {
       setProblem(e);
     }
   };
   const s = view?.status;
-  const steps = (op?.events || []).filter((e) => e.index);
-  const byStep = new Map();
-  for (const e of steps) byStep.set(`${e.stage}:${e.index}`, e);
+  const ordered = Object.values(ops).sort((a, b) => a.started - b.started);
   const next = view?.next;
   const remaining = next ? Math.max(0, next.seconds - (now - (view.received || now)) / 1000) : null;
   const inProgress = s && (s.phase === 'progressing' || s.phase === 'split');
@@ -132,20 +130,27 @@ export default function Rollout({ namespace, name, session }) {
           </Table>
         </>
       )}
-      {op ? (
-        <Table caption={`Steps of the ${op.kind} started here by ${op.by} (${op.state})`} className="steps">
-          <thead><tr><th scope="col">Step</th><th scope="col">What</th><th scope="col">State</th><th scope="col">At</th><th scope="col">Note</th></tr></thead>
-          <tbody>
-            {[...byStep.values()].map((e) => (
-              <tr key={`${e.stage}:${e.index}`} className={`step-${e.status}`} data-step-kind={e.kind}>
-                <th scope="row">{e.stage === 'abort' ? 'abort ' : ''}{e.index}/{e.total}</th><td>{e.step}</td>
-                <td>{e.status}</td><td>{when(e.time)}</td><td>{e.status === 'started' ? '' : e.message.split(': ').slice(1).join(': ')}</td>
-              </tr>
-            ))}
-          </tbody>
-        </Table>
-      ) : null}
-      {op?.error ? <ErrorBox error={{ message: op.error.error, hint: op.error.hint }} /> : null}
+      {ordered.map((op) => {
+        const byStep = new Map();
+        for (const e of op.events.filter((x) => x.index)) byStep.set(`${e.stage}:${e.index}`, e);
+        return (
+          <div key={op.id}>
+            <Table caption={`Steps of the ${op.kind} started here by ${op.by} (${op.state})`} className="steps">
+              <thead><tr><th scope="col">Step</th><th scope="col">What</th><th scope="col">State</th><th scope="col">At</th><th scope="col">Note</th></tr></thead>
+              <tbody>
+                {[...byStep.values()].map((e) => (
+                  <tr key={`${e.stage}:${e.index}`} className={`step-${e.status}`} data-step-kind={e.kind}>
+                    <th scope="row">{e.stage === 'abort' ? 'abort ' : ''}{e.index}/{e.total}</th><td>{e.step}</td>
+                    <td>{e.status}</td><td>{when(e.time)}</td><td>{e.status === 'started' ? '' : e.message.split(': ').slice(1).join(': ')}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </Table>
+            {op.error && op.state === 'cancelled' ? <p className="note">{op.error.error}</p> : null}
+            {op.error && op.state !== 'cancelled' ? <ErrorBox error={{ message: op.error.error, hint: op.error.hint }} /> : null}
+          </div>
+        );
+      })}
     </>
   );
 }
