@@ -323,6 +323,11 @@ def test_direct_edits_show_as_drift_and_compliance_alerts(page, console, publish
     assert "registry.example.com:5000/chat/chat-server:1.20" in violation[3]
     assert "docker.io/chat/chat-server:1.20" in violation[4] and violation[5] == "kubectl-edit"
     shot(page, "instance-compliance")
+    page.set_viewport_size(NARROW)
+    page.wait_for_timeout(300)
+    _fits(page)
+    shot(page, "instance-compliance-narrow")
+    page.set_viewport_size({"width": 1280, "height": 800})
     _open(page, console, f"/instances?namespace={namespace}", f"tr[data-instance='{namespace}/chat'] .badge-violation")
     shot(page, "instances-compliance")
 
@@ -373,6 +378,10 @@ def test_a_blue_green_rollout_started_here_advances_and_is_aborted_here(page, co
     time.sleep(10)  # longer than a pause: a stopped rollout must not come back
     assert get_instance(config, "chat", namespace).version == "1.0.0"
     assert page.locator("[data-phase]").get_attribute("data-phase") == "aborted"
+    page.set_viewport_size(NARROW)
+    page.wait_for_timeout(300)
+    _fits(page)
+    shot(page, "rollout-aborted-narrow")
 
 
 # -- the service graph ------------------------------------------------------------------------------------------
@@ -410,7 +419,9 @@ def test_the_service_graph_shows_bindings_as_edges_and_never_a_credential(page, 
     seen = [page.content()]
     for namespace, name in ((mq_ns, "mq"), (chat_ns, "chat")):
         _open(page, console, f"/instances/{namespace}/{name}", "table")
-        page.wait_for_selector("text=-binding")
+        binding = page.locator("tr", has_text="-binding").first
+        binding.wait_for()
+        binding.scroll_into_view_if_needed()
         seen.append(page.content())
         seen.append(requests.get(f"{console.url}/api/instances/{namespace}/{name}", timeout=60).text)
     shot(page, "instance-bindings")

@@ -17,22 +17,34 @@ function trafficText(t) {
   return `${(t.rate ?? 0).toFixed(1)} req/s · ${((t.errorRatio ?? 0) * 100).toFixed(1)}% errors · p95 ${Math.round(t.p95Ms ?? 0)} ms`;
 }
 
+// Bound instances are laid out by dagre (consumers left, what they use right); instances with no binding go in a
+// grid below, so a cluster of many unrelated instances does not become one tall column.
 function layout(nodes, edges) {
+  const bound = new Set(edges.flatMap((e) => [e.from, e.to]));
   const g = new dagre.graphlib.Graph({ multigraph: true });
   g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 110, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of nodes) g.setNode(n.id, { width: NODE_W, height: NODE_H });
+  for (const n of nodes) if (bound.has(n.id)) g.setNode(n.id, { width: NODE_W, height: NODE_H });
   edges.forEach((e, i) => g.setEdge(e.from, e.to, { width: 150, height: 20, labelpos: 'c' }, `e${i}`));
   dagre.layout(g);
-  return g;
+  const size = bound.size ? g.graph() : { width: 0, height: 0 };
+  const width = Math.max(size.width, 4 * (NODE_W + 20) + 20);
+  const columns = Math.max(1, Math.floor((width - 20) / (NODE_W + 20)));
+  const top = bound.size ? size.height + 10 : 20;
+  const boxes = new Map(nodes.filter((n) => bound.has(n.id)).map((n) => [n.id, g.node(n.id)]));
+  nodes.filter((n) => !bound.has(n.id)).forEach((n, i) => {
+    boxes.set(n.id, { x: 20 + (i % columns) * (NODE_W + 20) + NODE_W / 2,
+                      y: top + Math.floor(i / columns) * (NODE_H + 20) + NODE_H / 2 });
+  });
+  const rows = Math.ceil((nodes.length - bound.size) / columns);
+  return { g, boxes, width, height: top + rows * (NODE_H + 20) + 10 };
 }
 
 export default function Graph({ params }) {
   const { data, error, loading } = useApi(`/api/graph${query({ namespaces: params.namespaces })}`, { every: 10000 });
   if (loading && !data) return <Loading what="the service graph" />;
   if (!data) return <><h1>Service graph</h1><ErrorBox error={error} /></>;
-  const g = layout(data.nodes, data.edges);
-  const size = g.graph();
+  const { g, boxes, width, height } = layout(data.nodes, data.edges);
   const hottest = data.edges.reduce((best, e) => (heat(e.traffic) > heat(best?.traffic) ? e : best), null);
   const hotNodes = new Set(data.nodes.filter((n) => n.health === 'failing').map((n) => n.id));
   if (hottest && heat(hottest.traffic) > 0.3) hotNodes.add(hottest.to);
@@ -46,7 +58,7 @@ export default function Graph({ params }) {
       </p>
       <ErrorBox error={error} />
       <div className="graph-wrap">
-        <svg className="graph" viewBox={`0 0 ${Math.max(size.width, 200)} ${Math.max(size.height, 100)}`}
+        <svg className="graph" viewBox={`0 0 ${width} ${Math.max(height, 100)}`}
              role="img" aria-label={`Service graph: ${data.nodes.length} nodes, ${data.edges.length} bindings`}>
           <defs>
             <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -70,7 +82,7 @@ export default function Graph({ params }) {
             );
           })}
           {data.nodes.map((n) => {
-            const box = g.node(n.id);
+            const box = boxes.get(n.id);
             const x = box.x - NODE_W / 2, y = box.y - NODE_H / 2;
             const link = n.kind === 'instance' ? `#/instances/${enc(n.namespace)}/${enc(n.name)}` : null;
             const body = (

@@ -106,7 +106,7 @@ export default function Rollout({ namespace, name, session }) {
             {s.message ? <> — {s.message}</> : null}
           </p>
           {inProgress && next ? (
-            <p className="next-step">Next step after “{next.step}”: {next.bound === 'exact' ? 'in' : 'in at most'} {Math.ceil(remaining)} s</p>
+            <p className="next-step">Now: {next.step}; the next step starts {next.bound === 'exact' ? 'in' : 'in at most'} {Math.ceil(remaining)} s</p>
           ) : null}
           {inProgress && session.canChange ? (
             <div className="toolbar">
