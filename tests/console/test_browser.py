@@ -262,6 +262,29 @@ def test_a_valid_submit_installs_and_chartkit_instances_lists_it(page, console, 
     instance = requests.get(f"{console.url}/api/instances/{namespace}/web", timeout=60).json()["instance"]
     assert instance["plan"] == "small"
 
+    # change plan from the instance's page: the form starts from the instance's own values, the plan's lock wins
+    page.click("text=open the instance")
+    page.get_by_role("link", name="Change values or plan").click()
+    page.wait_for_function("document.querySelector('#root_chat_replicaCount')?.value === '4'")
+    assert page.locator("#deploy-instance").get_attribute("readonly") is not None
+    assert page.locator("#root_chat_service_ports_0_targetPort").input_value() == "3000"
+    page.select_option("#deploy-plan", "large")
+    page.wait_for_function("document.querySelector('#root_chat_replicaCount')?.value === '3'")
+    assert "LOG_LEVEL: debug" in page.locator("#root_chat_config").input_value()
+    page.get_by_role("button", name="Upgrade").click()
+    page.wait_for_selector("section.operation[data-state=succeeded]", timeout=180_000)
+    assert "upgrade: chat 1.0.0 revision 2 deployed" in page.locator("section.operation").inner_text()
+    assert serving_values(config, "web", namespace)["chat"]["replicaCount"] == 3
+    shot(page, "deploy-chat-plan-changed")
+
+    # roll back from the instance's page: revision 3 runs revision 1's values again
+    page.click("text=open the instance")
+    page.get_by_role("button", name="Roll back to the previous revision").click()
+    page.wait_for_selector("section.operation[data-state=succeeded]", timeout=180_000)
+    assert serving_values(config, "web", namespace)["chat"]["replicaCount"] == 4
+    page.wait_for_function("document.querySelectorAll('table tbody tr th[scope=row]').length >= 3")
+    shot(page, "instance-rolled-back")
+
 
 # -- instances: badges and alerts -------------------------------------------------------------------------------
 

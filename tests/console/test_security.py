@@ -158,3 +158,12 @@ def test_a_viewer_gets_a_read_only_console(browser, guarded, console_catalog, ch
         assert page.locator("form.rjsf").count() == 0
     finally:
         context.close()
+
+
+def test_users_can_come_from_a_secret(console_factory, kube, namespace):
+    kube.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "console-users", "namespace": namespace},
+                 "stringData": {"users": f"viewer basic carol:{VIEWER[1]}\n"}}])
+    served = console_factory("--access-secret", f"{namespace}/console-users")
+    assert requests.get(f"{served.url}/api/session", timeout=10).status_code == 401
+    found = requests.get(f"{served.url}/api/session", auth=("carol", VIEWER[1]), timeout=10).json()
+    assert (found["user"], found["role"], found["canChange"]) == ("carol", "viewer", False)

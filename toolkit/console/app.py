@@ -331,8 +331,7 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
         loop = asyncio.get_running_loop()
 
         async def next_event() -> tuple[str, Any] | None:
-            for op in [o for o in console.ops._ops.values() if o.kind in ROLLOUT_KINDS
-                       and (o.namespace, o.instance) == (namespace, name)]:
+            for op in console.ops.of(namespace, name, ROLLOUT_KINDS):
                 sent = last["ops"].get(op.id, (0, ""))
                 if len(op.events) > sent[0] or op.state != sent[1]:
                     last["ops"][op.id] = (len(op.events), op.state)

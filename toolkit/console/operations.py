@@ -90,6 +90,12 @@ class Operations:
     def get(self, op_id: str) -> Operation | None:
         return self._ops.get(op_id)
 
+    def of(self, namespace: str, instance: str, kinds: tuple[str, ...]) -> list[Operation]:
+        """This process's operations of these kinds on one instance, oldest first."""
+        return sorted((op for op in list(self._ops.values())
+                       if op.kind in kinds and (op.namespace, op.instance) == (namespace, instance)),
+                      key=lambda op: op.started)
+
     def running(self, namespace: str, instance: str, kinds: tuple[str, ...]) -> list[Operation]:
         return [op for op in list(self._ops.values())
                 if op.state == "running" and op.kind in kinds and (op.namespace, op.instance) == (namespace, instance)]

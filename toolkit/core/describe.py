@@ -32,7 +32,6 @@ README_LIMIT = 256 * 1024  # a README is shown, not archived: a huge one is cut 
 class DescribeOptions:
     type: str
     version: str | None = None            # None: the newest release
-    index_dir: Path | None = None         # enrich the type list with the index's descriptions and search
 
 
 @dataclass(frozen=True)
