@@ -42,9 +42,12 @@ def console_assets() -> Path:
         raise
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, driven by Playwright (its own browser download is never used)."""
+    """Debian's chromium, driven by Playwright (its own browser download is never used).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the main thread while it
+    is started, and later tests that call ``asyncio.run`` (the load generator's) must find none."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # the dev extra is not installed
