@@ -19,7 +19,7 @@ from toolkit.deploy.strategies.plan import pod_references
 from toolkit.errors import DeployError, InputError
 
 __all__ = ["ANNOTATION_SOURCE", "Binding", "LABEL_NAMESPACE", "LABEL_OF", "binding_data", "binding_of",
-           "pick_secret", "pick_service"]
+           "pick_secret", "pick_service", "well_known_alias"]
 
 LABEL_OF = "chartkit.io/binding-of"
 LABEL_NAMESPACE = "chartkit.io/binding-namespace"
@@ -33,6 +33,11 @@ _ALIASES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("uri", re.compile(r"(^|[_.-])(url|uri)$", re.I)),
 )
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def well_known_alias(key: str) -> str | None:
+    """The servicebinding.io well-known key (username, password, uri) a credential key's name stands for."""
+    return next((alias for alias, pattern in _ALIASES if pattern.search(key)), None)
 
 
 @dataclass(frozen=True)
