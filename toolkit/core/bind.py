@@ -19,7 +19,8 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 from toolkit.config import Config
@@ -27,7 +28,7 @@ from toolkit.deploy.binding import (ANNOTATION_PROJECTED, ANNOTATION_SOURCE, LAB
                                     Binding, binding_data, binding_of, pick_secret, pick_service, pod_template,
                                     projection, render_template)
 from toolkit.deploy.release import get_instance, release_objects
-from toolkit.errors import ConflictError, DeployError, InputError, KubeError, NotFoundError
+from toolkit.errors import BrokerError, ConflictError, DeployError, InputError, KubeError, NotFoundError
 
 if TYPE_CHECKING:
     from toolkit.catalog.declarations import TypeDeclarations
@@ -381,9 +382,7 @@ def bind_service(config: Config, options: ServiceBindOptions) -> ServiceBinding:
         return bind_service(config, options)  # another process claimed it: answer as for a repeated request
     try:
         if rec.marketplace:
-            from toolkit.core.marketplace import bind_remote
-
-            binding = bind_remote(config, rec, saved, store)
+            binding = _bind_remote(config, rec, saved, store)
         else:
             binding = bind(config, BindOptions(instance=rec.release, namespace=rec.namespace,
                                                consumer_namespace=namespace, name=name,
@@ -407,9 +406,7 @@ def service_binding(config: Config, instance_id: str, binding_id: str, *,
 def remove_service_binding(config: Config, rec: ServiceInstance, binding: BindingRecord, store: RecordStore) -> None:
     """Unproject and delete a binding's Secret (and the bought binding at its broker), then its record."""
     if rec.marketplace and binding.marketplace_binding:
-        from toolkit.core.marketplace import unbind_remote
-
-        unbind_remote(config, rec, binding)
+        _unbind_remote(config, rec, binding)
     try:
         unbind(config, BindingRef(instance=rec.release, namespace=rec.namespace,
                                   consumer_namespace=binding.secret_namespace, name=binding.secret_name))
@@ -434,3 +431,45 @@ def unbind_service(config: Config, instance_id: str, binding_id: str, *,
                             gone=True)
     remove_service_binding(config, rec, found, store)
     return found
+
+
+# -- bought instances: the same bindings through the OSB client -------------------------------------------------
+
+def _bind_remote(config: Config, rec: ServiceInstance, record: BindingRecord, store: RecordStore) -> Binding:
+    """Bind at the instance's broker and write what it returns as the same servicebinding.io Secret."""
+    from toolkit.deploy.brokers import client
+
+    market = rec.marketplace
+    with client(config.kube(), market["broker"], identity=rec.identity or None) as osb:
+        status, answer = osb.bind(market["instanceId"], record.id,
+                                  {"service_id": market["serviceId"], "plan_id": market["planId"],
+                                   "bind_resource": {"app_guid": record.secret_namespace}})
+        if status == 202:
+            from toolkit.deploy.brokers import timeout_seconds
+
+            deadline = time.monotonic() + timeout_seconds(config.timeout)
+            while osb.binding_last_operation(market["instanceId"], record.id,
+                                             operation=answer.get("operation"))[1].get("state") == "in progress":
+                if time.monotonic() > deadline:
+                    raise BrokerError(f'unable to bind "{rec.id}" at its broker: still in progress')
+                time.sleep(0.5)
+            answer = osb.binding(market["instanceId"], record.id)
+    credentials = answer.get("credentials") or {}
+    data = {str(k): base64.b64encode(str(v).encode()).decode() for k, v in credentials.items()
+            if re.match(r"^[-._a-zA-Z0-9]+$", str(k))}
+    data.setdefault("type", base64.b64encode(rec.type.encode()).decode())
+    data.setdefault("provider", base64.b64encode(market["broker"].encode()).decode())
+    port = str(credentials.get("port", ""))
+    store.save_binding(replace(record, marketplace_binding=record.id))
+    return write_binding(config, name=record.secret_name, namespace=record.secret_namespace, instance=rec.release,
+                         instance_namespace=rec.namespace, type_name=rec.type, data=dict(sorted(data.items())),
+                         source=f"marketplace {market['broker']}", host=str(credentials.get("host", "")),
+                         port=int(port) if port.isdigit() else 0, workload=_workload(record.workload or None))
+
+
+def _unbind_remote(config: Config, rec: ServiceInstance, record: BindingRecord) -> None:
+    from toolkit.deploy.brokers import client
+
+    market = rec.marketplace
+    with client(config.kube(), market["broker"]) as osb:
+        osb.unbind(market["instanceId"], record.id, service_id=market["serviceId"], plan_id=market["planId"])

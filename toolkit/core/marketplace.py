@@ -9,30 +9,28 @@ binding Secret has the same servicebinding.io shape, so an app cannot tell a bou
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from toolkit.config import Config
-from toolkit.deploy.records import STATE_NAMESPACE, Kind, Operation, RecordStore, ServiceInstance, Stale, now
+from toolkit.deploy.brokers import MarketplaceBroker, broker_secret, registered, secret_name, timeout_seconds
+from toolkit.deploy.brokers import client as broker_client
+from toolkit.deploy.records import STATE_NAMESPACE, Accepted, Kind, Operation, RecordStore, ServiceInstance, Stale, now
 from toolkit.errors import BrokerError, BusyError, ConflictError, InputError, NotFoundError
 
 if TYPE_CHECKING:
     from toolkit.adapters.osb import BrokerClient
-    from toolkit.core.provision import Accepted, ProvisionOptions, UpdateOptions
-    from toolkit.deploy.binding import Binding
-    from toolkit.deploy.records import BindingRecord
 
-__all__ = ["MarketplaceAddOptions", "MarketplaceBroker", "add", "brokers", "listing", "remove"]
+__all__ = ["MarketplaceAddOptions", "MarketplaceBroker", "accept_remote_provision", "accept_remote_update", "add",
+           "brokers", "client", "listing", "remove", "run_remote"]
 
 log = logging.getLogger(__name__)
 
-LABEL_MARKETPLACE = "chartkit.io/marketplace"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IDS = uuid.UUID("0d6c1f55-3b1e-4f7b-8a59-1f3e0c2b7d44")
 
@@ -49,29 +47,6 @@ class MarketplaceAddOptions:
     state_namespace: str = STATE_NAMESPACE
 
 
-@dataclass(frozen=True)
-class MarketplaceBroker:
-    name: str
-    url: str
-    username: str
-    has_ca: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "username": self.username, "ca": self.has_ca}
-
-
-def _secret_name(name: str) -> str:
-    return f"chartkit-marketplace-{name}"
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _plain(data: Mapping[str, str], key: str) -> str:
-    return base64.b64decode(data.get(key) or "").decode()
-
-
 def add(config: Config, options: MarketplaceAddOptions) -> tuple[MarketplaceBroker, int]:
     """Register a broker after reading its catalog with the credentials given; returns it and its service count."""
     from toolkit.adapters.osb import BrokerClient, BrokerEndpoint
@@ -82,58 +57,28 @@ def add(config: Config, options: MarketplaceAddOptions) -> tuple[MarketplaceBrok
         raise InputError(f'unable to add broker "{options.name}": "{options.url}" is not an http(s) URL')
     ca = options.ca_file.read_text() if options.ca_file else ""
     endpoint = BrokerEndpoint(options.url, options.username, options.password, options.ca_file)
-    with BrokerClient(endpoint) as client:
-        services = client.catalog()
-    store = RecordStore(config.kube(), options.state_namespace)
-    store.ensure_namespace()
-    data = {"url": _b64(options.url), "username": _b64(options.username), "password": _b64(options.password)}
-    if ca:
-        data["ca.crt"] = _b64(ca)
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "chartkit.io/marketplace-broker",
-              "metadata": {"name": _secret_name(options.name), "namespace": options.state_namespace,
-                           "labels": {"app.kubernetes.io/managed-by": "chartkit", LABEL_MARKETPLACE: options.name}},
-              "data": data}
+    with BrokerClient(endpoint) as osb:
+        services = osb.catalog()
+    RecordStore(config.kube(), options.state_namespace).ensure_namespace()
+    secret = broker_secret(options.name, options.url, options.username, options.password, ca,
+                           options.state_namespace)
     config.kube().apply([secret], options.state_namespace, field_manager="chartkit-marketplace")
     return MarketplaceBroker(options.name, options.url, options.username, bool(ca)), len(services)
 
 
 def brokers(config: Config, *, state_namespace: str = STATE_NAMESPACE) -> list[MarketplaceBroker]:
-    found = config.kube().list("v1", "Secret", state_namespace, selector=LABEL_MARKETPLACE)
-    out = []
-    for secret in found:
-        data = secret.get("data") or {}
-        out.append(MarketplaceBroker(secret["metadata"]["labels"][LABEL_MARKETPLACE], _plain(data, "url"),
-                                     _plain(data, "username"), "ca.crt" in data))
-    return sorted(out, key=lambda b: b.name)
+    return registered(config.kube(), state_namespace)
 
 
 def remove(config: Config, name: str, *, state_namespace: str = STATE_NAMESPACE) -> None:
-    if not config.kube().delete("v1", "Secret", _secret_name(name), state_namespace):
+    if not config.kube().delete("v1", "Secret", secret_name(name), state_namespace):
         raise NotFoundError(f'unable to remove broker "{name}": no such marketplace broker',
                             hint="`chartkit marketplace list` shows them")
 
 
 def client(config: Config, name: str, *, state_namespace: str = STATE_NAMESPACE,
            identity: str | None = None) -> BrokerClient:
-    """An OSB client for a registered broker; its CA goes to a private temp file only while in use."""
-    import os
-    import tempfile
-
-    from toolkit.adapters.osb import BrokerClient, BrokerEndpoint
-
-    secret = config.kube().get("v1", "Secret", _secret_name(name), state_namespace, missing_ok=True)
-    if secret is None:
-        raise NotFoundError(f'unable to use marketplace broker "{name}": not registered',
-                            hint="`chartkit marketplace add NAME URL` registers it")
-    data = secret.get("data") or {}
-    ca_file = None
-    if "ca.crt" in data:  # a CA certificate is public: a private temp file is fine
-        fd, path = tempfile.mkstemp(prefix="chartkit-broker-ca-", suffix=".pem")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(_plain(data, "ca.crt"))
-        ca_file = Path(path)
-    return BrokerClient(BrokerEndpoint(_plain(data, "url"), _plain(data, "username"), _plain(data, "password"),
-                                       ca_file), originating_identity=identity)
+    return broker_client(config.kube(), name, namespace=state_namespace, identity=identity)
 
 
 def listing(config: Config, *, own: bool = True, state_namespace: str = STATE_NAMESPACE) -> list[dict[str, Any]]:
@@ -179,9 +124,8 @@ def _remote_plan(services: list[dict[str, Any]], service: str, plan: str | None)
     return found, chosen
 
 
-def accept_remote_provision(config: Config, options: ProvisionOptions, *, holder: str) -> Accepted:
-    from toolkit.core.provision import Accepted
-
+def accept_remote_provision(config: Config, options: Any, *, holder: str) -> Accepted:
+    """Accept a provision of a bought service (``options`` are ``toolkit.core.provision.ProvisionOptions``)."""
     assert options.marketplace is not None
     if not (options.name and options.namespace):
         raise InputError("unable to provision from the marketplace: give the instance a name and a namespace")
@@ -208,9 +152,7 @@ def accept_remote_provision(config: Config, options: ProvisionOptions, *, holder
     return Accepted(saved, op, started=True)
 
 
-def accept_remote_update(config: Config, rec: ServiceInstance, options: UpdateOptions, *, holder: str) -> Accepted:
-    from toolkit.core.provision import Accepted
-
+def accept_remote_update(config: Config, rec: ServiceInstance, options: Any, *, holder: str) -> Accepted:
     with client(config, rec.marketplace["broker"], state_namespace=options.ref.state_namespace) as osb:
         _, plan = _remote_plan(osb.catalog(), rec.marketplace["serviceId"], options.plan or rec.plan_id)
     op = rec.operation
@@ -225,13 +167,6 @@ def accept_remote_update(config: Config, rec: ServiceInstance, options: UpdateOp
     except Stale:
         raise BusyError(f'unable to update "{rec.id}": another request changed it just now') from None
     return Accepted(saved, new, started=True)
-
-
-def _seconds(timeout: str) -> float:
-    match = re.fullmatch(r"(\d+)(s|m|h)?", timeout.strip())
-    if not match:
-        return 300.0
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
 
 
 def _poll(osb: BrokerClient, rec: ServiceInstance, operation: str | None, deadline: float, say: Callable) -> dict:
@@ -253,7 +188,7 @@ def _poll(osb: BrokerClient, rec: ServiceInstance, operation: str | None, deadli
 def run_remote(config: Config, rec: ServiceInstance, op: Operation, say: Callable) -> dict[str, Any]:
     """Carry out a provision, update or deprovision at the instance's broker, polling it to the end."""
     market = rec.marketplace
-    deadline = time.monotonic() + _seconds(config.timeout)
+    deadline = time.monotonic() + timeout_seconds(config.timeout)
     with client(config, market["broker"], identity=rec.identity or None) as osb:
         if op.kind is Kind.PROVISION:
             body = {"service_id": market["serviceId"], "plan_id": market["planId"],
@@ -266,11 +201,6 @@ def run_remote(config: Config, rec: ServiceInstance, op: Operation, say: Callabl
                     "previous_values": {"plan_id": rec.plan_id}}
             status, answer = osb.update(market["instanceId"], body)
         else:
-            store = RecordStore(config.kube(), STATE_NAMESPACE)
-            from toolkit.core.bind import remove_service_binding
-
-            for binding in store.bindings_of(rec.id):
-                remove_service_binding(config, rec, binding, store)
             status, answer = osb.deprovision(market["instanceId"], service_id=market["serviceId"],
                                              plan_id=rec.plan_id)
         result = _poll(osb, rec, answer.get("operation"), deadline, say) if status == 202 else {"state": "succeeded"}
@@ -285,39 +215,3 @@ def run_remote(config: Config, rec: ServiceInstance, op: Operation, say: Callabl
     if op.kind is Kind.DEPROVISION:
         return {"deprovisioned": True, "description": f"deprovisioned at broker {market['broker']}"}
     return {"description": f"provisioned {rec.type} plan {rec.plan} at broker {market['broker']}"}
-
-
-def bind_remote(config: Config, rec: ServiceInstance, record: BindingRecord, store: RecordStore) -> Binding:
-    """Bind at the instance's broker and write what it returns as the same servicebinding.io Secret."""
-    from toolkit.core.bind import _workload, write_binding
-
-    market = rec.marketplace
-    with client(config, market["broker"], identity=rec.identity or None) as osb:
-        status, answer = osb.bind(market["instanceId"], record.id,
-                                  {"service_id": market["serviceId"], "plan_id": market["planId"],
-                                   "bind_resource": {"app_guid": record.secret_namespace}})
-        if status == 202:
-            deadline = time.monotonic() + _seconds(config.timeout)
-            while osb.binding_last_operation(market["instanceId"], record.id,
-                                             operation=answer.get("operation"))[1].get("state") == "in progress":
-                if time.monotonic() > deadline:
-                    raise BrokerError(f'unable to bind "{rec.id}" at its broker: still in progress')
-                time.sleep(0.5)
-            answer = osb.binding(market["instanceId"], record.id)
-    credentials = answer.get("credentials") or {}
-    data = {str(k): base64.b64encode(str(v).encode()).decode() for k, v in credentials.items()
-            if re.match(r"^[-._a-zA-Z0-9]+$", str(k))}
-    data.setdefault("type", base64.b64encode(rec.type.encode()).decode())
-    data.setdefault("provider", base64.b64encode(market["broker"].encode()).decode())
-    port = str(credentials.get("port", ""))
-    store.save_binding(replace(record, marketplace_binding=record.id))
-    return write_binding(config, name=record.secret_name, namespace=record.secret_namespace, instance=rec.release,
-                         instance_namespace=rec.namespace, type_name=rec.type, data=dict(sorted(data.items())),
-                         source=f"marketplace {market['broker']}", host=str(credentials.get("host", "")),
-                         port=int(port) if port.isdigit() else 0, workload=_workload(record.workload or None))
-
-
-def unbind_remote(config: Config, rec: ServiceInstance, record: BindingRecord) -> None:
-    market = rec.marketplace
-    with client(config, market["broker"]) as osb:
-        osb.unbind(market["instanceId"], record.id, service_id=market["serviceId"], plan_id=market["planId"])

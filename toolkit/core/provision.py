@@ -32,12 +32,13 @@ from typing import Any, Callable, Mapping
 
 from toolkit.config import Config
 from toolkit.core.offerings import Offering, OfferingsCache, find_offering, offering_of_type
-from toolkit.deploy.records import (STATE_NAMESPACE, Kind, Operation, RecordStore, ServiceInstance, Stale, State,
-                                    digest, holder_alive, now)
+from toolkit.deploy.records import (STATE_NAMESPACE, Accepted, Holder, Kind, LeaseTiming, Operation, RecordStore,
+                                    ServiceInstance, Stale, State, digest, holder_alive, now)
 from toolkit.errors import (BusyError, ChartkitError, ConflictError, DeployError, InputError, NotFoundError)
 
-__all__ = ["Accepted", "InstanceRef", "LABEL_PLAN", "LastOperation", "ProvisionOptions", "UpdateOptions",
-           "deprovision", "execute", "fetch", "last_operation", "orphans", "provision", "take_over", "update"]
+__all__ = ["Accepted", "Holder", "InstanceRef", "LABEL_PLAN", "LastOperation", "LeaseTiming", "ProvisionOptions",
+           "STATE_NAMESPACE", "ServiceInstance", "State", "UpdateOptions", "deprovision", "execute", "fetch",
+           "last_operation", "orphans", "provision", "provisioned", "take_over", "update"]
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,6 @@ class UpdateOptions:
     version: str | None = None                    # maintenance_info.version ("latest" from the CLI)
     context: Mapping[str, Any] = field(default_factory=dict)
     identity: str = ""
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """What a request led to: ``started`` — a new operation to execute; ``operation`` None — nothing to do."""
-
-    instance: ServiceInstance
-    operation: Operation | None
-    started: bool = False
-    existed: bool = False          # provision: the identical instance exists already (OSB 200)
 
 
 @dataclass(frozen=True)
@@ -198,7 +189,7 @@ def _same_request(rec: ServiceInstance, service_id: str, plan_id: str, parameter
 
 
 def provision(config: Config, options: ProvisionOptions, *, holder: str,
-              offerings: OfferingsCache | None = None) -> Accepted:
+              offerings: OfferingsCache | None = None, dry_run: bool = False) -> Accepted:
     """Accept a provision: validate, then claim the id in the cluster with a provision operation held by
     ``holder``. An identical request for an existing instance returns it (its operation, or none when done)."""
     if options.marketplace:
@@ -232,6 +223,8 @@ def provision(config: Config, options: ProvisionOptions, *, holder: str,
             raise ConflictError(f'unable to provision "{instance_id}" as "{namespace}/{name}": service instance '
                                 f'"{other.id}" is there', hint="give another instance_name or namespace")
         _refuse_foreign_release(config, name, namespace)
+        if dry_run:
+            return Accepted(record, None, needs_operation=True)
         op = Operation.new(Kind.PROVISION, target, holder)
         try:
             if existing is None:
@@ -291,7 +284,7 @@ def _live(config: Config, ref: InstanceRef, action: str) -> ServiceInstance:
 
 
 def update(config: Config, options: UpdateOptions, *, holder: str,
-           offerings: OfferingsCache | None = None) -> Accepted:
+           offerings: OfferingsCache | None = None, dry_run: bool = False) -> Accepted:
     """Accept an update (plan, parameters, version); nothing to change → nothing started."""
     rec = _live(config, options.ref, "update")
     if rec.marketplace:
@@ -326,6 +319,8 @@ def update(config: Config, options: UpdateOptions, *, holder: str,
                         hint="deprovision it and provision again")
     if (offered.plan.name, parameters, target_version) == (rec.plan, dict(rec.parameters), rec.version):
         return Accepted(rec, None)
+    if dry_run:
+        return Accepted(rec, None, needs_operation=True)
     new = Operation.new(Kind.UPDATE, target, holder)
     try:
         saved = _store(config, options.ref.state_namespace).save(rec.with_operation(new))
@@ -334,7 +329,7 @@ def update(config: Config, options: UpdateOptions, *, holder: str,
     return Accepted(saved, new, started=True)
 
 
-def deprovision(config: Config, ref: InstanceRef, *, holder: str) -> Accepted:
+def deprovision(config: Config, ref: InstanceRef, *, holder: str, dry_run: bool = False) -> Accepted:
     """Accept a deprovision (the instance, its bindings and the namespace it got are removed)."""
     rec = _live(config, ref, "deprovision")
     op = rec.operation
@@ -343,6 +338,8 @@ def deprovision(config: Config, ref: InstanceRef, *, holder: str) -> Accepted:
             return Accepted(rec, op)
         raise BusyError(f'unable to deprovision "{rec.id}": a {op.kind.value} is in progress',
                         hint="wait until its last operation has finished")
+    if dry_run:
+        return Accepted(rec, None, needs_operation=True)
     new = Operation.new(Kind.DEPROVISION, {}, holder)
     try:
         saved = _store(config, ref.state_namespace).save(rec.with_operation(new))
@@ -361,6 +358,14 @@ def fetch(config: Config, ref: InstanceRef) -> ServiceInstance:
     if op is not None and op.state is State.IN_PROGRESS and op.kind is Kind.UPDATE:
         raise BusyError(f'unable to fetch service instance "{rec.id}": an update is in progress')
     return rec
+
+
+def provisioned(config: Config, *, namespace: str | None = None,
+                state_namespace: str = STATE_NAMESPACE) -> list[ServiceInstance]:
+    """Every service instance on record (in one instance namespace, or all), deprovisioned ones left out."""
+    found = [r for r in _store(config, state_namespace).instances() if not r.deprovisioned]
+    return sorted((r for r in found if namespace is None or r.namespace == namespace),
+                  key=lambda r: (r.namespace, r.release))
 
 
 def last_operation(config: Config, ref: InstanceRef) -> LastOperation:

@@ -38,14 +38,19 @@ if TYPE_CHECKING:
     from toolkit.adapters.kube import Kube
 
 __all__ = [
+    "Accepted",
     "BindingRecord",
     "Holder",
     "Kind",
+    "LeaseTiming",
     "Operation",
     "RecordStore",
     "STATE_NAMESPACE",
     "ServiceInstance",
+    "Stale",
     "State",
+    "digest",
+    "holder_alive",
     "now",
 ]
 
@@ -237,6 +242,17 @@ class BindingRecord:
         doc = _unb64(data.get("binding.json")) or {}
         return cls(**{**doc, "parameters": _unb64(data.get("parameters.json")) or {},
                       "resource_version": str((secret.get("metadata") or {}).get("resourceVersion", ""))})
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a request led to: ``started`` — a new operation to execute; ``operation`` None — nothing to do."""
+
+    instance: ServiceInstance
+    operation: Operation | None
+    started: bool = False
+    existed: bool = False          # provision: the identical instance exists already (OSB 200)
+    needs_operation: bool = False  # dry_run: an operation would have been started (OSB 422 AsyncRequired)
 
 
 def _b64(value: Any) -> str:
