@@ -183,8 +183,11 @@ def bind(config: Config, options: BindOptions) -> Binding:
         return bought
     objects = release_objects(config, options.instance, options.namespace)
     decl = _declarations(config, inst)
-    if not decl.bindable:
-        raise InputError(f'unable to bind "{options.namespace}/{options.instance}": type {inst.type} is declared '
+    plan = (inst.labels or {}).get("chartkit.io/plan")  # set by provision (toolkit.core.provision.LABEL_PLAN)
+    declared = next((p for p in decl.plans if p.name == plan), None)
+    if not (decl.plan_bindable(declared) if declared else decl.bindable):
+        on = f" on plan {plan}" if declared else ""
+        raise InputError(f'unable to bind "{options.namespace}/{options.instance}": type {inst.type}{on} is declared '
                          "not bindable")
     if decl.outputs and not (options.secret or options.service):
         credentials, host, port, source = _declared_data(config, inst, decl, objects)
