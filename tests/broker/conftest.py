@@ -23,6 +23,7 @@ USER, PASSWORD = "platform", "br0ker-Pa55-" + uuid.uuid4().hex[:8]
 
 VALUES = """\
 replicaCount: 1
+minReadySeconds: 0
 image:
   repository: team/mq
   tag: "1.0"
@@ -39,6 +40,7 @@ SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "replicaCount": {"type": "integer", "minimum": 0, "maximum": 10},
+        "minReadySeconds": {"type": "integer", "minimum": 0, "maximum": 60},
         "image": {"type": "object", "properties": {"repository": {"type": "string"}, "tag": {"type": "string"}}},
         "resources": {"type": "object"},
         "auth": {"type": "object", "additionalProperties": False, "properties": {
@@ -55,6 +57,7 @@ metadata:
   labels: {app.kubernetes.io/instance: {{ .Release.Name | quote }}}
 spec:
   replicas: {{ .Values.replicaCount | toJson }}
+  minReadySeconds: {{ .Values.minReadySeconds | toJson }}
   selector:
     matchLabels: {app.kubernetes.io/instance: {{ .Release.Name | quote }}}
   template:

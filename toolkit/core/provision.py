@@ -461,8 +461,10 @@ def execute(config: Config, instance_id: str, operation_id: str, *, holder: str,
     except Exception as exc:  # noqa: BLE001 - an operation must end failed, never stay in progress forever
         log.exception("%s of %s failed unexpectedly", op.kind.value, instance_id)
         return _finish(store, rec, op, State.FAILED, f"{op.kind.value} failed: {type(exc).__name__}: {exc}", {})
-    return _finish(store, rec, op, State.SUCCEEDED, changes.pop("description", f"{op.kind.value} succeeded"),
-                   changes)
+    description = changes.pop("description", f"{op.kind.value} succeeded")
+    if op.attempts > 1:
+        description += f" (attempt {op.attempts}: taken over after the process running it stopped)"
+    return _finish(store, rec, op, State.SUCCEEDED, description, changes)
 
 
 def _finish(store: RecordStore, rec: ServiceInstance, op: Operation, state: State, description: str,
