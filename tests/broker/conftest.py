@@ -202,9 +202,9 @@ def start_broker(cluster, helm_bin, tmp_path, credentials_file, state_namespace)
     started: list[BrokerProcess] = []
 
     def _start(catalog, *extra: str, lease: float = 3.0, tls: tuple[Path, Path] | None = None,
-               state: str | None = None, timeout: str = "90s") -> BrokerProcess:
+               state: str | None = None, timeout: str = "90s", verbose: bool = False) -> BrokerProcess:
         port = free_port()
-        argv = [sys.executable, "-m", "toolkit.cli", "broker", "--port", str(port), "--catalog", str(catalog.url),
+        argv = [sys.executable, "-m", "toolkit.cli", *(["-v"] if verbose else []), "broker", "--port", str(port), "--catalog", str(catalog.url),
                 "--ca-file", str(catalog.ca_file), "--registry-config", str(catalog.registry_config),
                 "--kubeconfig", str(cluster.kubeconfig), "--kube-context", cluster.context,
                 "--credentials-file", str(credentials_file), "--state-namespace", state or state_namespace,

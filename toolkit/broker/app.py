@@ -301,8 +301,11 @@ def create_app(broker: Broker) -> Starlette:
                                              state_namespace=state_ns)
         except NotFoundError as exc:
             return _error(404, "NotFound", exc.message)
-        credentials = await run_in_threadpool(credentials_of, config, record.secret_name, record.secret_namespace)
-        return JSONResponse({"credentials": credentials, "parameters": dict(record.parameters)})
+        # credentials are handed out once, in the bind answer (the spec allows it for synchronous bindings): a
+        # fetch says where they live instead
+        return JSONResponse({"parameters": dict(record.parameters),
+                             "metadata": {"labels": {"chartkit.io/secret": record.secret_name,
+                                                     "chartkit.io/namespace": record.secret_namespace}}})
 
     async def delete_binding(request: Request) -> Response:
         instance_id, binding_id = bind_ref(request)

@@ -68,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", metavar="KIND/NAME",
                    help="project the binding into this Deployment/StatefulSet/CronJob of the consumer namespace "
                         "($SERVICE_BINDING_ROOT/<name>)")
+    p.add_argument("--state-namespace", default="chartkit-system", metavar="NAMESPACE",
+                   help="where provisioned (and bought) service instances are recorded")
     _common(p)
     p.set_defaults(handler=_bind)
 
@@ -157,7 +159,8 @@ def _bind(args: argparse.Namespace) -> int:
     from toolkit.core.bind import BindOptions, bind
 
     options = BindOptions(instance=args.instance, namespace=args.namespace, consumer_namespace=args.consumer_namespace,
-                          name=args.name, secret=args.secret, service=args.service, workload=args.workload)
+                          name=args.name, secret=args.secret, service=args.service, workload=args.workload,
+                          state_namespace=args.state_namespace)
     return report(bind(config_of(args), options), args.json)
 
 

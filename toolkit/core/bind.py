@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from toolkit.deploy.records import BindingRecord, RecordStore, ServiceInstance
 
 __all__ = ["BindOptions", "BindingRef", "ServiceBindOptions", "ServiceBinding", "bind", "bind_service", "bindings",
-           "credentials_of", "remove_service_binding", "service_binding", "unbind", "unbind_service",
-           "write_binding"]
+           "credentials_of", "refresh_service_binding", "remove_service_binding", "service_binding", "unbind",
+           "unbind_service", "write_binding"]
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 #: Secrets that are never credentials to hand over: helm's release records, service-account tokens
@@ -55,6 +55,7 @@ class BindOptions:
     secret: str | None = None             # the instance Secret to hand over (default: the one its release uses)
     service: str | None = None            # the instance Service (default: named like the instance, else the first)
     workload: str | None = None           # KIND/NAME in the consumer namespace to project the binding into
+    state_namespace: str = "chartkit-system"  # where bought instances are recorded (toolkit.core.provision)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,12 +209,13 @@ def _bind_bought(config: Config, options: BindOptions, to: str) -> Binding | Non
     """``chartkit bind`` on an instance bought from a marketplace broker: bind there, same Secret shape here."""
     from toolkit.deploy.records import RecordStore
 
-    rec = RecordStore(config.kube()).instance_of_release(options.instance, options.namespace)
+    rec = RecordStore(config.kube(), options.state_namespace).instance_of_release(options.instance, options.namespace)
     if rec is None or not rec.marketplace or rec.deprovisioned:
         return None
     name = options.name or f"{options.instance}-binding"
     params = {"name": name, "namespace": to, **({"workload": options.workload} if options.workload else {})}
-    made = bind_service(config, ServiceBindOptions(instance_id=rec.id, binding_id=name, parameters=params))
+    made = bind_service(config, ServiceBindOptions(instance_id=rec.id, binding_id=name, parameters=params,
+                                                   state_namespace=options.state_namespace))
     if made.binding is not None:
         return made.binding
     return binding_of(config.kube().get("v1", "Secret", name, to))
@@ -376,7 +378,8 @@ def bind_service(config: Config, options: ServiceBindOptions) -> ServiceBinding:
     existing = store.binding(rec.id, options.binding_id)
     if existing is not None:
         if (dict(existing.parameters), dict(existing.bind_resource)) == (params, dict(options.bind_resource)):
-            return ServiceBinding(existing, None, created=False)
+            # binding again hands out the instance's current credentials (rotated ones included)
+            return ServiceBinding(existing, refresh_service_binding(config, rec, existing), created=False)
         raise ConflictError(f'unable to bind "{options.binding_id}" to "{rec.id}": that binding exists with other '
                             "parameters")
     try:
@@ -394,6 +397,17 @@ def bind_service(config: Config, options: ServiceBindOptions) -> ServiceBinding:
         store.delete(saved.record_name)
         raise
     return ServiceBinding(saved, binding, created=True)
+
+
+def refresh_service_binding(config: Config, rec: ServiceInstance, binding: BindingRecord) -> Binding | None:
+    """Write a binding's Secret again from the instance's current outputs (after new credentials); the pods of
+    a workload it is projected into roll when the credentials changed. Bought bindings stay as their broker made
+    them."""
+    if rec.marketplace:
+        return None
+    return bind(config, BindOptions(instance=rec.release, namespace=rec.namespace,
+                                    consumer_namespace=binding.secret_namespace, name=binding.secret_name,
+                                    workload=binding.workload or None))
 
 
 def service_binding(config: Config, instance_id: str, binding_id: str, *,

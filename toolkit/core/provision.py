@@ -451,7 +451,7 @@ def execute(config: Config, instance_id: str, operation_id: str, *, holder: str,
         elif op.kind is Kind.PROVISION:
             changes = _run_provision(config, rec, op, say)
         elif op.kind is Kind.UPDATE:
-            changes = _run_update(config, rec, op, say)
+            changes = _run_update(config, rec, op, store, say)
         else:
             changes = _run_deprovision(config, rec, op, store, say)
     except ChartkitError as exc:
@@ -539,7 +539,8 @@ def _run_provision(config: Config, rec: ServiceInstance, op: Operation, say: Pro
             "description": f"provisioned {rec.type} {result.version} plan {target['plan']}: {result.line()}"}
 
 
-def _run_update(config: Config, rec: ServiceInstance, op: Operation, say: Progress) -> dict[str, Any]:
+def _run_update(config: Config, rec: ServiceInstance, op: Operation, store: RecordStore,
+                say: Progress) -> dict[str, Any]:
     from toolkit.core.upgrade import upgrade_to
     from toolkit.deploy.release import ReleaseOptions, get_instance, serving_values
 
@@ -560,6 +561,11 @@ def _run_update(config: Config, rec: ServiceInstance, op: Operation, say: Progre
             notes.append(upgrade_to(config, inst, inst.version, values, release).line())
             inst = get_instance(config, rec.release, rec.namespace)
         notes.append(_upgrade_version(config, rec, inst, version, values, release, say))
+    from toolkit.core.bind import refresh_service_binding
+
+    for binding in store.bindings_of(rec.id):
+        # new values may mean new credentials: every binding hands out what the instance now has
+        refresh_service_binding(config, rec, binding)
     changes = {"plan": target["plan"], "plan_id": target["planId"], "version": version,
                "parameters": dict(target.get("parameters") or {})}
     return {**changes, "description": f"updated to {rec.type} {version} plan {target['plan']}: " + "; ".join(notes)}
