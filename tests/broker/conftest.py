@@ -19,7 +19,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 API = {"X-Broker-API-Version": "2.17"}
-USER, PASSWORD = "platform", "br0ker-Pa55-" + uuid.uuid4().hex[:8]
+# one value per test process, even when pytest and a test module each import this file (importlib mode)
+USER, PASSWORD = "platform", os.environ.setdefault("CHARTKIT_TEST_BROKER_PASSWORD", "br0ker-Pa55-" + uuid.uuid4().hex[:8])
 
 VALUES = """\
 replicaCount: 1

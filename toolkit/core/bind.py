@@ -423,7 +423,7 @@ def service_binding(config: Config, instance_id: str, binding_id: str, *,
 def remove_service_binding(config: Config, rec: ServiceInstance, binding: BindingRecord, store: RecordStore) -> None:
     """Unproject and delete a binding's Secret (and the bought binding at its broker), then its record."""
     if rec.marketplace and binding.marketplace_binding:
-        _unbind_remote(config, rec, binding)
+        _unbind_remote(config, rec, binding, store.namespace)
     try:
         unbind(config, BindingRef(instance=rec.release, namespace=rec.namespace,
                                   consumer_namespace=binding.secret_namespace, name=binding.secret_name))
@@ -457,7 +457,7 @@ def _bind_remote(config: Config, rec: ServiceInstance, record: BindingRecord, st
     from toolkit.deploy.brokers import client
 
     market = rec.marketplace
-    with client(config.kube(), market["broker"], identity=rec.identity or None) as osb:
+    with client(config.kube(), market["broker"], namespace=store.namespace, identity=rec.identity or None) as osb:
         status, answer = osb.bind(market["instanceId"], record.id,
                                   {"service_id": market["serviceId"], "plan_id": market["planId"],
                                    "bind_resource": {"app_guid": record.secret_namespace}})
@@ -484,9 +484,9 @@ def _bind_remote(config: Config, rec: ServiceInstance, record: BindingRecord, st
                          port=int(port) if port.isdigit() else 0, workload=_workload(record.workload or None))
 
 
-def _unbind_remote(config: Config, rec: ServiceInstance, record: BindingRecord) -> None:
+def _unbind_remote(config: Config, rec: ServiceInstance, record: BindingRecord, namespace: str) -> None:
     from toolkit.deploy.brokers import client
 
     market = rec.marketplace
-    with client(config.kube(), market["broker"]) as osb:
+    with client(config.kube(), market["broker"], namespace=namespace) as osb:
         osb.unbind(market["instanceId"], record.id, service_id=market["serviceId"], plan_id=market["planId"])

@@ -185,11 +185,18 @@ def _poll(osb: BrokerClient, rec: ServiceInstance, operation: str | None, deadli
         time.sleep(0.5)
 
 
-def run_remote(config: Config, rec: ServiceInstance, op: Operation, say: Callable) -> dict[str, Any]:
+def run_remote(config: Config, rec: ServiceInstance, op: Operation, say: Callable, *,
+               state_namespace: str = STATE_NAMESPACE) -> dict[str, Any]:
     """Carry out a provision, update or deprovision at the instance's broker, polling it to the end."""
     market = rec.marketplace
     deadline = time.monotonic() + timeout_seconds(config.timeout)
-    with client(config, market["broker"], identity=rec.identity or None) as osb:
+    if op.kind is Kind.DEPROVISION:  # the bindings first, as for an instance of the catalog's own
+        from toolkit.core.bind import remove_service_binding
+
+        store = RecordStore(config.kube(), state_namespace)
+        for binding in store.bindings_of(rec.id):
+            remove_service_binding(config, rec, binding, store)
+    with client(config, market["broker"], state_namespace=state_namespace, identity=rec.identity or None) as osb:
         if op.kind is Kind.PROVISION:
             body = {"service_id": market["serviceId"], "plan_id": market["planId"],
                     "parameters": dict(rec.parameters), "organization_guid": "chartkit", "space_guid": rec.namespace,

@@ -447,7 +447,7 @@ def execute(config: Config, instance_id: str, operation_id: str, *, holder: str,
         if rec.marketplace:
             from toolkit.core.marketplace import run_remote
 
-            changes = run_remote(config, rec, op, say)
+            changes = run_remote(config, rec, op, say, state_namespace=state_namespace)
         elif op.kind is Kind.PROVISION:
             changes = _run_provision(config, rec, op, say)
         elif op.kind is Kind.UPDATE:
