@@ -10,6 +10,7 @@ bind returns are handed to the caller and never logged.
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -53,7 +54,7 @@ class BrokerClient:
         if originating_identity:
             headers["X-Broker-API-Originating-Identity"] = originating_identity
         auth = (endpoint.username, endpoint.password) if endpoint.username else None
-        verify: Any = str(endpoint.ca_file) if endpoint.ca_file else True
+        verify: Any = ssl.create_default_context(cafile=str(endpoint.ca_file)) if endpoint.ca_file else True
         self._http = httpx.Client(base_url=endpoint.url.rstrip("/"), headers=headers, auth=auth, verify=verify,
                                   timeout=endpoint.timeout)
 

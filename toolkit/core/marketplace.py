@@ -131,7 +131,7 @@ def accept_remote_provision(config: Config, options: Any, *, holder: str) -> Acc
         raise InputError("unable to provision from the marketplace: give the instance a name and a namespace")
     with client(config, options.marketplace, state_namespace=options.state_namespace) as osb:
         service, plan = _remote_plan(osb.catalog(), options.service, options.plan)
-    instance_id = options.instance_id or f"{options.namespace}/{options.name}"
+    instance_id = options.instance_id or f"{options.namespace}.{options.name}"
     store = RecordStore(config.kube(), options.state_namespace)
     existing = store.instance(instance_id)
     if existing is not None and not existing.deprovisioned:

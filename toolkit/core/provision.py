@@ -57,7 +57,7 @@ class ProvisionOptions:
 
     service: str                                  # a type name or a service id
     plan: str | None = None                       # a plan name or id; None: the type's default plan
-    instance_id: str | None = None                # the OSB instance id; default "<namespace>/<name>"
+    instance_id: str | None = None                # the OSB instance id; default "<namespace>.<name>"
     name: str | None = None                       # the release; default context.instance_name, else si-<hash>
     namespace: str | None = None                  # default context.namespace (kubernetes), else si-<hash>
     parameters: Mapping[str, Any] = field(default_factory=dict)
@@ -204,7 +204,7 @@ def provision(config: Config, options: ProvisionOptions, *, holder: str,
     if options.instance_id:
         instance_id = options.instance_id
     elif options.name and options.namespace:
-        instance_id = f"{options.namespace}/{options.name}"
+        instance_id = f"{options.namespace}.{options.name}"  # unreserved characters: a broker can serve it too
     else:
         raise InputError("unable to provision: give an instance id, or a name and a namespace")
     name, namespace, owned = _placement(options, instance_id)

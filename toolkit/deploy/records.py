@@ -1,6 +1,6 @@
 """Service instances, bindings and in-flight operations recorded in the cluster: no front door keeps state.
 
-Each service instance (an Open Service Broker instance id, or ``NAMESPACE/NAME`` for ``chartkit provision``) has
+Each service instance (an Open Service Broker instance id, or ``NAMESPACE.NAME`` for ``chartkit provision``) has
 a record, a Secret ``chartkit-si-<hash>`` in the state namespace (default ``chartkit-system``): what was asked
 (service, plan, parameters, context, who asked), what runs (type, version, release, namespace) and its operations
 (the one in flight and the last few finished). A Secret because parameters may hold credentials. Each binding
