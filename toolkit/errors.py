@@ -17,7 +17,7 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     ├── RegistryError       the OCI registry failed or refused (toolkit/adapters/oci.py)
     ├── ClusterError        the Kubernetes API or a kubeconfig failed or refused
     │   └── KubeError       one API request failed; ``status`` is its HTTP status (toolkit/adapters/kube.py)
-    ├── BrokerError         another Open Service Broker refused or failed (toolkit/adapters/osb.py)
+    ├── BrokerError         an Open Service Broker refused or failed (adapters/osb.py), or ours could not serve
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.

@@ -87,3 +87,21 @@ def test_an_app_with_nothing_to_hand_out_is_declared_not_bindable(tmp_path):
     chartify([str(tmp_path / "app.yaml")], ChartifyOptions(name="worker", output=tmp_path / "worker", verify=False))
     decl = _declarations(tmp_path / "worker")
     assert (decl.bindable, decl.outputs) == (False, ())
+
+
+def _files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_committed_rabbitmq_chart_is_what_chartify_generates_today(tmp_path):
+    """charts/rabbitmq is `chartkit chartify examples/rabbitmq --name rabbitmq -o charts/rabbitmq` (the owner's
+    choices kept in its .chartify-overrides.yaml), chartkit.yaml with the plans and outputs included."""
+    committed = REPO / "charts" / "rabbitmq"
+    chartify([str(REPO / "examples" / "rabbitmq")], ChartifyOptions(
+        name="rabbitmq", output=tmp_path / "rabbitmq", overrides=committed / ".chartify-overrides.yaml",
+        verify=False))
+    generated = _files(tmp_path / "rabbitmq")
+    assert generated == _files(committed), "regenerate: chartkit chartify examples/rabbitmq --name rabbitmq -o charts/rabbitmq"
+    decl = _declarations(committed)
+    assert [p.name for p in decl.plans] == ["small", "large"]
+    assert {o.key for o in decl.outputs} == {"host", "port", "username", "password", "uri"}

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from toolkit.broker.app import Broker, BrokerSettings, create_app
 from toolkit.config import Config
+from toolkit.errors import BrokerError
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["BackgroundBroker", "ServeOptions", "free_port", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +53,47 @@ def serve(config: Config, settings: BrokerSettings, options: ServeOptions, *, re
         server.run()
     finally:
         broker.stop()
+
+
+class BackgroundBroker:
+    """A broker serving from a thread of this process (the demo, benchmarks): ``with BackgroundBroker(...) as url``."""
+
+    def __init__(self, config: Config, settings: BrokerSettings, options: ServeOptions) -> None:
+        import threading
+
+        import uvicorn
+
+        self.broker = Broker(config, settings)
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(self.broker), host=options.host, port=options.port, log_level="warning",
+            access_log=options.access_log, lifespan="off",
+            ssl_certfile=str(options.tls_cert) if options.tls_cert else None,
+            ssl_keyfile=str(options.tls_key) if options.tls_key else None))
+        self.url = f"{'https' if options.tls_cert else 'http'}://{options.host}:{options.port}"
+        self._thread = threading.Thread(target=self.server.run, name="osb-server", daemon=True)
+
+    def __enter__(self) -> str:
+        import time
+
+        self.broker.start()
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.broker.stop()
+                raise BrokerError(f"unable to serve the broker at {self.url}: the server did not start")
+            time.sleep(0.05)
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=30)
+        self.broker.stop()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
