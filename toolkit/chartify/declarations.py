@@ -83,6 +83,12 @@ def declaration_files(model: Model, owner: Mapping[str, Any] | None) -> dict[str
     """``{"chartkit.yaml": text}``: checked against the declarations schema before anything is written."""
     from toolkit.chartify.emit import yaml_lines
 
+    import json
+
     doc = infer_declarations(model, owner)
     parse_declarations(doc, f"{DECLARATIONS_FILE} of {model.name} (inferred + overrides)")
+    # one order whatever the overrides file's (its kept copy is written sorted): regeneration is byte-identical
+    order = ["apiVersion", "kind", "plans", "bindable", "binding", "updateStrategy", "release", "migrations"]
+    doc = {k: json.loads(json.dumps(doc[k], sort_keys=True)) for k in sorted(doc, key=lambda k: (
+        order.index(k) if k in order else len(order), k))}
     return {DECLARATIONS_FILE: _HEADER + "\n".join(yaml_lines(doc)) + "\n"}
