@@ -65,5 +65,6 @@ def test_it_is_packaged_and_published_by_chartkit(registry, helm_bin, tmp_path):
 
     entry = json.loads((tmp_path / "index" / "index.json").read_text())["types"]["chartkit-broker"]["0.1.0"]
     assert {o["key"] for o in entry["declarations"]["outputs"]} == {"host", "port", "credentials"}
-    assert all(p["locked"] for p in entry["parameters"] if p["name"].startswith("chartkitBroker.image."))
-    assert any(p["name"].startswith("chartkitBroker.image.") for p in entry["parameters"])
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    image = schema["properties"]["chartkitBroker"]["properties"]["image"]
+    assert image["readOnly"] is True and image["const"]["repository"] == "platform/chartkit"  # the owner's lock
