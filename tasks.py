@@ -142,7 +142,7 @@ def demo(c, examples="examples/chat", work="out/demo"):
         raise Exit("demo failed (see above)", code=1)
 
 
-BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade")
+BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "broker")
 
 
 @task(help={"only": f"run one benchmark: {', '.join(BENCHMARKS)}"})

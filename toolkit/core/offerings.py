@@ -76,7 +76,7 @@ class Offering:
     plans: tuple[OfferedPlan, ...]
     app_version: str = ""
     tags: tuple[str, ...] = field(default=())
-
+    digest: str = ""   # the version's manifest digest: provisioning pulls exactly it, from the local cache
     def plan(self, plan_ref: str | None) -> OfferedPlan:
         """A plan by id or name (None: the default plan)."""
         if plan_ref is None:
@@ -185,7 +185,8 @@ def offering_of_type(config: Config, type_name: str, version: str | None = None)
                               plan_schema(fetched.schema, p)) for p in decl.plans)
     keywords = tuple(str(k) for k in chart.get("keywords") or ())
     return Offering(service_id(catalog, type_name), type_name, fetched.origin.version,
-                    str(chart.get("description") or ""), decl, plans, str(chart.get("appVersion") or ""), keywords)
+                    str(chart.get("description") or ""), decl, plans, str(chart.get("appVersion") or ""), keywords,
+                    fetched.origin.digest)
 
 
 def offerings(config: Config) -> list[Offering]:

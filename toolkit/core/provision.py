@@ -146,7 +146,6 @@ def _merged(plan_values: Mapping[str, Any], parameters: Mapping[str, Any]) -> di
 
 def _check(config: Config, offering: Offering, plan_ref: str | None, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The instance's values for a plan and parameters, refused before anything changes when they break a rule."""
-    from toolkit.deploy.fetch import fetch as fetch_version
     from toolkit.deploy.release import check_values
 
     offered = offering.plan(plan_ref)
@@ -163,8 +162,17 @@ def _check(config: Config, offering: Offering, plan_ref: str | None, parameters:
                              f"{locked} is locked by the plan (fixed at {json.dumps(fixed)})",
                              hint="leave it out, or choose a plan that opens it")
     values = _merged(plan.values, parameters)
-    check_values(fetch_version(config.catalog, offering.type, offering.version), values)
+    check_values(_fetched(config, offering.type, offering.version, offering.digest), values)
     return values
+
+
+def _fetched(config: Config, type_name: str, version: str, digest: str | None) -> Any:
+    """A version's package: by its known digest from the local cache (no registry request), else resolved."""
+    from toolkit.deploy.fetch import fetch as fetch_version, fetch_digest
+
+    if digest:
+        return fetch_digest(config.catalog, type_name, version, digest)
+    return fetch_version(config.catalog, type_name, version)
 
 
 def _placement(options: ProvisionOptions, instance_id: str) -> tuple[str, str, bool]:
@@ -209,7 +217,7 @@ def provision(config: Config, options: ProvisionOptions, *, holder: str,
         raise InputError("unable to provision: give an instance id, or a name and a namespace")
     name, namespace, owned = _placement(options, instance_id)
     target = {"plan": offered.plan.name, "planId": offered.id, "version": offering.version, "values": values,
-              "requestedBy": _identity_label(options.identity)}
+              "digest": offering.digest, "requestedBy": _identity_label(options.identity)}
     record = ServiceInstance(id=instance_id, service_id=offering.id, plan_id=offered.id, type=offering.type,
                              plan=offered.plan.name, release=name, namespace=namespace, version=offering.version,
                              namespace_owned=owned, parameters=dict(options.parameters),
@@ -515,14 +523,13 @@ def _repair(config: Config, rec: ServiceInstance, say: Progress) -> None:
 
 
 def _run_provision(config: Config, rec: ServiceInstance, op: Operation, say: Progress) -> dict[str, Any]:
-    from toolkit.deploy.fetch import fetch as fetch_version
     from toolkit.deploy.instance import instances_from_records
     from toolkit.deploy.release import ReleaseOptions, check_values, releases, run_release
 
     target = op.target
     if target.get("resume"):
         _repair(config, rec, say)
-    fetched = fetch_version(config.catalog, rec.type, str(target["version"]))
+    fetched = _fetched(config, rec.type, str(target["version"]), target.get("digest"))
     values = dict(target["values"])
     check_values(fetched, values)
     release = ReleaseOptions(namespace=rec.namespace, timeout=config.timeout, labels=_labels(rec, target))
