@@ -107,3 +107,30 @@ def test_a_template_output_is_built_from_the_other_outputs():
     assert base64.b64decode(built).decode() == "amqp://u:p:w@h:1/"
     with pytest.raises(DeployError, match='uses "{host}"'):
         render_template("{host}", enc, "uri")
+
+
+@pytest.mark.cluster
+def test_deprovisioned_records_are_forgotten_after_a_while_and_live_ones_stay(cluster):
+    import uuid
+
+    from toolkit.config import CatalogRef, CatalogURL, ClusterRef, Config
+    from toolkit.core.provision import forget_deprovisioned
+    from toolkit.deploy.records import RecordStore
+
+    config = Config(CatalogRef(CatalogURL.parse("oci://unused.invalid/x")), ClusterRef(cluster.kubeconfig,
+                                                                                       cluster.context))
+    state = f"st-{uuid.uuid4().hex[:8]}"
+    store = RecordStore(config.kube(), state)
+    try:
+        for name, gone in (("old", True), ("live", False)):
+            op = Operation.new(Kind.DEPROVISION if gone else Kind.PROVISION, {}, "h")
+            op = op.finished(State.SUCCEEDED, "done")
+            from dataclasses import replace
+
+            op = replace(op, updated="2020-01-01T00:00:00.000000Z")
+            store.create(ServiceInstance(id=name, service_id="s", plan_id="p", type="t", plan="p", release=name,
+                                         namespace="ns", deprovisioned=gone).with_operation(op))
+        assert forget_deprovisioned(config, state_namespace=state) == 1
+        assert store.instance("old") is None and store.instance("live") is not None
+    finally:
+        config.kube().delete("v1", "Namespace", state, wait=False)

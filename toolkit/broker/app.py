@@ -103,9 +103,15 @@ class Broker:
         return sum(self.adopt(rec.id) for rec in orphans(self.config, state_namespace=self.settings.state_namespace))
 
     def _sweep_loop(self) -> None:
+        from toolkit.core.provision import forget_deprovisioned
+
+        rounds = 0
         while not self._stop.wait(self.settings.timing.renew):
+            rounds += 1
             try:
                 self.sweep()
+                if rounds % 60 == 0:  # now and then: deprovisioned instances are remembered for an hour
+                    forget_deprovisioned(self.config, state_namespace=self.settings.state_namespace)
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 log.warning("sweep failed: %s", exc)
 

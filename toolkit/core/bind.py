@@ -86,10 +86,19 @@ def _workload(text: str | None) -> tuple[str, str] | None:
 
 
 def _declarations(config: Config, inst: Instance) -> TypeDeclarations:
-    from toolkit.catalog.declarations import declarations_of_package
-    from toolkit.deploy.fetch import fetch_digest
+    """The declarations of the version an instance runs (its package, by digest: usually the local cache); an
+    instance whose package cannot be had (no catalog configured, registry down) binds as a type without them."""
+    import logging
 
-    fetched = fetch_digest(config.catalog, inst.type, inst.version, inst.digest)
+    from toolkit.catalog.declarations import TypeDeclarations, declarations_of_package
+    from toolkit.deploy.fetch import fetch_digest
+    from toolkit.errors import ChartkitError
+
+    try:
+        fetched = fetch_digest(config.catalog, inst.type, inst.version, inst.digest)
+    except ChartkitError as exc:
+        logging.getLogger(__name__).info("binding %s/%s without its declarations: %s", inst.namespace, inst.name, exc)
+        return TypeDeclarations()
     return declarations_of_package(fetched.package.read_bytes(), f"{inst.type}@{inst.version}")
 
 

@@ -38,6 +38,7 @@ from toolkit.errors import (BusyError, ChartkitError, ConflictError, DeployError
 
 __all__ = ["Accepted", "Holder", "InstanceRef", "LABEL_PLAN", "LastOperation", "LeaseTiming", "ProvisionOptions",
            "STATE_NAMESPACE", "ServiceInstance", "State", "UpdateOptions", "deprovision", "execute", "fetch",
+           "forget_deprovisioned",
            "last_operation", "orphans", "provision", "provisioned", "take_over", "update"]
 
 log = logging.getLogger(__name__)
@@ -407,6 +408,32 @@ def orphans(config: Config, *, state_namespace: str = STATE_NAMESPACE) -> list[S
         if not alive[op.holder]:
             found.append(rec)
     return found
+
+
+def forget_deprovisioned(config: Config, *, older_than: float = 3600.0,
+                         state_namespace: str = STATE_NAMESPACE) -> int:
+    """Remove the records of instances deprovisioned more than ``older_than`` seconds ago (the spec asks brokers to
+    remember a finished operation for a while, not forever); returns how many went."""
+    import datetime as dt
+
+    store = _store(config, state_namespace)
+    gone = 0
+    now_ts = dt.datetime.now(dt.timezone.utc).timestamp()
+    for rec in store.instances():
+        op = rec.operation
+        if not rec.deprovisioned or op is None:
+            continue
+        try:
+            ended = dt.datetime.strptime(op.updated, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue
+        if now_ts - ended.timestamp() > older_than:
+            try:
+                store.delete(rec.record_name, rec.resource_version)
+                gone += 1
+            except Stale:
+                continue  # reused meanwhile
+    return gone
 
 
 def take_over(config: Config, instance_id: str, *, holder: str,
