@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import uuid
 
 import httpx
 import pytest
