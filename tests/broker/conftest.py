@@ -107,7 +107,7 @@ def declarations(strategy: dict[str, Any]) -> str:
             "username": {"secret": "{release}-auth", "key": "username"},
             "password": {"secret": "{release}-auth", "key": "password"},
             "uri": {"template": "amqp://{username}:{password}@{host}:{port}/", "secretValue": True},
-        }},
+        }, "rotation": True, "rotate": ["auth.password"]},
         "updateStrategy": strategy,
     }, indent=2)
 

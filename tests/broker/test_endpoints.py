@@ -25,6 +25,7 @@ def test_catalog_offers_each_type_as_a_service_and_each_plan_as_a_plan(mq_catalo
     plans = {p["name"]: p for p in svc["plans"]}
     assert list(plans) == ["small", "large", "nobind"]
     assert plans["large"]["free"] is False and plans["nobind"]["bindable"] is False
+    assert plans["small"]["binding_rotatable"] is True  # binding.rotation with the values it regenerates
     assert {p["maintenance_info"]["version"] for p in plans.values()} == {"1.0.0"}
     schema = plans["small"]["schemas"]["service_instance"]["create"]["parameters"]
     # the plan's locked parameter is visible as such: fixed at the plan's value, read-only

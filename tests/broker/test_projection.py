@@ -98,3 +98,39 @@ def test_bind_projects_into_the_consumer_and_unbind_removes_it(mq_catalog, start
             assert all(text not in r for r in responses)
     finally:
         kube.delete("v1", "Namespace", consumer, wait=False)
+
+
+def test_rotating_a_binding_issues_new_credentials_and_both_bindings_hold_them(mq_catalog, start_broker, namespace,
+                                                                               kube, cluster, state_namespace, capsys):
+    from toolkit.cli import main
+
+    broker = start_broker(mq_catalog)
+    iid, first, second = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    with broker.client() as http:
+        service_id, small, _ = catalog_plan(http)
+        op = provision(http, iid, service_id, small, namespace=namespace, name="rot")["operation"]
+        assert wait_operation(http, iid, op)["state"] == "succeeded"
+        url = f"/v2/service_instances/{iid}/service_bindings"
+        old = http.put(f"{url}/{first}", json={"service_id": service_id, "plan_id": small,
+                                               "parameters": {"name": "rot-a"}}).json()["credentials"]
+        answer = http.put(f"{url}/{second}", json={"service_id": service_id, "plan_id": small,
+                                                   "predecessor_binding_id": first})
+        assert answer.status_code == 201, answer.text
+        new = answer.json()["credentials"]
+        assert new["password"] != old["password"] and new["username"] == old["username"]
+        # both bindings are valid in parallel: the predecessor's Secret holds the new credentials too
+        for name in ("rot-a", f"rot-{__import__('hashlib').sha256(second.encode()).hexdigest()[:8]}"):
+            data = kube.get("v1", "Secret", name, namespace)["data"]
+            assert base64.b64decode(data["password"]).decode() == new["password"]
+        missing = http.put(f"{url}/{uuid.uuid4()}", json={"service_id": service_id, "plan_id": small,
+                                                          "predecessor_binding_id": "nope"})
+        assert missing.status_code == 400
+    # the CLI rotates the same way: an update with new credentials rewrites every binding
+    assert main(["update", "rot", "-n", namespace, "--rotate-credentials", "--kubeconfig", str(cluster.kubeconfig),
+                 "--kube-context", cluster.context, "--catalog", str(mq_catalog.url), "--ca-file",
+                 str(mq_catalog.ca_file), "--registry-config", str(mq_catalog.registry_config),
+                 "--state-namespace", state_namespace]) == 0
+    out = capsys.readouterr().out
+    assert "update succeeded" in out and new["password"] not in out
+    rotated = base64.b64decode(kube.get("v1", "Secret", "rot-a", namespace)["data"]["password"]).decode()
+    assert rotated not in (old["password"], new["password"])

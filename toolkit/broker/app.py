@@ -186,7 +186,7 @@ def create_app(broker: Broker) -> Starlette:
     from toolkit.core.bind import (ServiceBindOptions, bind_service, credentials_of, service_binding,
                                    unbind_service)
     from toolkit.core.provision import (InstanceRef, ProvisionOptions, UpdateOptions, deprovision, fetch,
-                                        last_operation, provision, update)
+                                        last_operation, provision, rotate_binding, update)
 
     config, settings = broker.config, broker.settings
     holder = broker.holder.identity
@@ -293,9 +293,12 @@ def create_app(broker: Broker) -> Starlette:
             plan_id=_field(data, "plan_id", str, required=True), parameters=_field(data, "parameters", dict) or {},
             bind_resource=_field(data, "bind_resource", dict) or {}, context=_field(data, "context", dict) or {},
             state_namespace=state_ns)
-        if data.get("predecessor_binding_id"):
-            raise InputError("unable to rotate a binding: this broker re-binds instead (unbind, then bind)")
-        made = await run_in_threadpool(bind_service, config, options)
+        predecessor = _field(data, "predecessor_binding_id", str)
+        if predecessor:
+            made = await run_in_threadpool(rotate_binding, config, options, predecessor, holder=holder,
+                                           offerings=broker.offerings)
+        else:
+            made = await run_in_threadpool(bind_service, config, options)
         credentials = await run_in_threadpool(credentials_of, config, made.record.secret_name,
                                               made.record.secret_namespace)
         return JSONResponse({"credentials": credentials}, status_code=201 if made.created else 200)

@@ -102,6 +102,7 @@ class TypeDeclarations:
     bindable: bool = True
     outputs: tuple[Output, ...] = ()
     rotation: bool = False
+    rotate: tuple[str, ...] = ()   # values paths a rotation regenerates
     update_strategy: Mapping[str, Any] = field(default_factory=lambda: {"kind": "rolling"})
     security: bool = False
     notes: str = ""
@@ -117,12 +118,18 @@ class TypeDeclarations:
                 return plan
         raise InputError(f'unable to use plan "{name}": the type declares {", ".join(p.name for p in self.plans)}')
 
+    @property
+    def rotatable(self) -> bool:
+        """Re-binding can issue new credentials: rotation declared, with the values it regenerates."""
+        return self.rotation and bool(self.rotate)
+
     def plan_bindable(self, plan: Plan) -> bool:
         return self.bindable if plan.bindable is None else plan.bindable
 
     def to_json(self) -> dict[str, Any]:
         return {"plans": [p.to_json() for p in self.plans], "bindable": self.bindable,
                 "outputs": [o.to_json() for o in self.outputs], "rotation": self.rotation,
+                "rotate": list(self.rotate),
                 "updateStrategy": dict(self.update_strategy), "security": self.security, "notes": self.notes,
                 "migrations": [{"from": m.from_versions, "rename": dict(m.rename), "set": dict(m.set),
                                 "remove": list(m.remove)} for m in self.migrations],
@@ -166,6 +173,7 @@ def parse_declarations(data: Any, origin: str) -> TypeDeclarations:
                        for m in data.get("migrations") or ())
     return TypeDeclarations(plans=plans or TypeDeclarations.plans, bindable=data.get("bindable", True),
                             outputs=outputs, rotation=bool(binding.get("rotation", False)),
+                            rotate=tuple(binding.get("rotate") or ()),
                             update_strategy=data.get("updateStrategy") or {"kind": "rolling"},
                             security=bool(release.get("security", False)), notes=release.get("notes", ""),
                             migrations=migrations, declared=True)

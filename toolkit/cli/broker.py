@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", help="the new plan")
     p.add_argument("--version", metavar="VERSION|latest", help="the new version, through the type's update strategy")
     p.add_argument("--reset-values", action="store_true", help="drop the parameters given before")
+    p.add_argument("--rotate-credentials", action="store_true",
+                   help="new credentials (where the type declares rotation); every binding is rewritten")
     add_values(p)
     _common(p)
     p.set_defaults(handler=_update)
@@ -167,7 +169,7 @@ def _update(args: argparse.Namespace) -> int:
         base = {} if args.reset_values else dict(find(config, ref).parameters)
         parameters = values.merged(base)
     options = UpdateOptions(ref=ref, plan=args.plan, parameters=parameters, version=args.version,
-                            identity=f"chartkit {_who()}")
+                            identity=f"chartkit {_who()}", rotate_credentials=args.rotate_credentials)
     with Holder(config.kube(), _state(args), role="cli") as holder:
         return _run(config, update(config, options, holder=holder.identity), args, holder)
 

@@ -104,7 +104,7 @@ class Offering:
                 "id": offered.id, "name": plan.name,
                 "description": plan.description or f"{self.type} plan {plan.name}",
                 "free": plan.free, "bindable": offered.bindable, "plan_updateable": True,
-                "binding_rotatable": decl.rotation,
+                "binding_rotatable": decl.rotatable,
                 "maintenance_info": {"version": self.version,
                                      "description": f"{self.type} {self.version}"
                                                     + (f": {decl.notes}" if decl.notes else "")},

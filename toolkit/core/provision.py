@@ -38,7 +38,7 @@ from toolkit.errors import (BusyError, ChartkitError, ConflictError, DeployError
 
 __all__ = ["Accepted", "Holder", "InstanceRef", "LABEL_PLAN", "LastOperation", "LeaseTiming", "ProvisionOptions",
            "STATE_NAMESPACE", "ServiceInstance", "State", "UpdateOptions", "deprovision", "execute", "fetch",
-           "forget_deprovisioned",
+           "forget_deprovisioned", "rotate_binding",
            "last_operation", "orphans", "provision", "provisioned", "take_over", "update"]
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class UpdateOptions:
     version: str | None = None                    # maintenance_info.version ("latest" from the CLI)
     context: Mapping[str, Any] = field(default_factory=dict)
     identity: str = ""
+    rotate_credentials: bool = False              # new random values at the type's declared ``binding.rotate``
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,8 @@ def update(config: Config, options: UpdateOptions, *, holder: str,
         offering = offering_of_type(config, rec.type, target_version)
     offered = offering.plan(options.plan or rec.plan)
     parameters = dict(rec.parameters if options.parameters is None else options.parameters)
+    if options.rotate_credentials:
+        parameters = _rotated(offering, parameters)
     values = _check(config, offering, offered.plan.name, parameters)
     target = {"plan": offered.plan.name, "planId": offered.id, "version": target_version, "values": values,
               "parameters": parameters, "requestedBy": _identity_label(options.identity)}
@@ -336,6 +339,53 @@ def update(config: Config, options: UpdateOptions, *, holder: str,
     except Stale:
         raise BusyError(f'unable to update "{rec.id}": another request changed it just now', hint="retry") from None
     return Accepted(saved, new, started=True)
+
+
+def _rotated(offering: Offering, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters with a new random secret at each path the type declares for rotation."""
+    import copy
+    import secrets
+
+    decl = offering.declarations
+    if not decl.rotatable:
+        raise InputError(f'unable to rotate the credentials of a {offering.type}: the type declares no rotation',
+                         hint="the owner declares binding.rotation and binding.rotate in chartkit.yaml")
+    out = copy.deepcopy(dict(parameters))
+    for path in decl.rotate:
+        node = out
+        *parents, last = path.split(".")
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[last] = secrets.token_urlsafe(24)
+    return out
+
+
+def rotate_binding(config: Config, options: Any, predecessor: str, *, holder: str,
+                   offerings: OfferingsCache | None = None) -> Any:
+    """OSB binding rotation (``predecessor_binding_id``): new credentials for the instance (an update that rewrites
+    every binding, the predecessor's too, so both stay valid), then a new binding with the predecessor's
+    parameters. ``options`` are ``toolkit.core.bind.ServiceBindOptions``; returns the new ``ServiceBinding``."""
+    from toolkit.core.bind import bind_service, service_binding
+
+    try:
+        before = service_binding(config, options.instance_id, predecessor, state_namespace=options.state_namespace)
+    except NotFoundError as exc:
+        raise InputError(f'unable to rotate binding "{predecessor}": {exc.message}') from exc
+    ref = InstanceRef(instance_id=options.instance_id, state_namespace=options.state_namespace)
+    accepted = update(config, UpdateOptions(ref=ref, rotate_credentials=True), holder=holder, offerings=offerings)
+    if accepted.operation is not None and accepted.started:
+        done = execute(config, options.instance_id, accepted.operation.id, holder=holder,
+                       state_namespace=options.state_namespace)
+        op = done.operation if done else None
+        if op is None or op.state is not State.SUCCEEDED:
+            raise DeployError(f'unable to rotate the credentials of "{options.instance_id}": '
+                              f"{op.description if op else 'the update was taken over'}")
+    parameters = {k: v for k, v in before.parameters.items() if k != "name"}  # a Secret of its own
+    parameters.update(options.parameters)
+    return bind_service(config, replace(options, parameters=parameters))
 
 
 def deprovision(config: Config, ref: InstanceRef, *, holder: str, dry_run: bool = False) -> Accepted:
