@@ -27,6 +27,7 @@ from toolkit.config import Config
 from toolkit.deploy.binding import (ANNOTATION_PROJECTED, ANNOTATION_SOURCE, LABEL_NAMESPACE, LABEL_OF, PROJECTABLE,
                                     Binding, binding_data, binding_of, pick_secret, pick_service, pod_template,
                                     projection, render_template)
+from toolkit.deploy.records import STATE_NAMESPACE
 from toolkit.deploy.release import get_instance, release_objects
 from toolkit.errors import BrokerError, ConflictError, DeployError, InputError, KubeError, NotFoundError
 
@@ -55,7 +56,7 @@ class BindOptions:
     secret: str | None = None             # the instance Secret to hand over (default: the one its release uses)
     service: str | None = None            # the instance Service (default: named like the instance, else the first)
     workload: str | None = None           # KIND/NAME in the consumer namespace to project the binding into
-    state_namespace: str = "chartkit-system"  # where bought instances are recorded (toolkit.core.provision)
+    state_namespace: str = STATE_NAMESPACE  # where bought instances are recorded (toolkit.core.provision)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,7 +337,7 @@ class ServiceBindOptions:
     parameters: Mapping[str, Any] = field(default_factory=dict)   # name, namespace, workload (BIND_PARAMETERS)
     bind_resource: Mapping[str, Any] = field(default_factory=dict)
     context: Mapping[str, Any] = field(default_factory=dict)
-    state_namespace: str = "chartkit-system"
+    state_namespace: str = STATE_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -420,7 +421,7 @@ def refresh_service_binding(config: Config, rec: ServiceInstance, binding: Bindi
 
 
 def service_binding(config: Config, instance_id: str, binding_id: str, *,
-                    state_namespace: str = "chartkit-system") -> BindingRecord:
+                    state_namespace: str = STATE_NAMESPACE) -> BindingRecord:
     from toolkit.deploy.records import RecordStore
 
     found = RecordStore(config.kube(), state_namespace).binding(instance_id, binding_id)
@@ -445,7 +446,7 @@ def remove_service_binding(config: Config, rec: ServiceInstance, binding: Bindin
 
 
 def unbind_service(config: Config, instance_id: str, binding_id: str, *,
-                   state_namespace: str = "chartkit-system") -> BindingRecord:
+                   state_namespace: str = STATE_NAMESPACE) -> BindingRecord:
     """Unbind by id; an unknown binding answers ``NotFoundError(gone=True)`` (OSB 410)."""
     from toolkit.deploy.records import RecordStore
 
