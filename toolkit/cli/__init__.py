@@ -4,6 +4,7 @@
     catalog.py    package, publish, catalog sync|list|...   share it
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
     rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
+    broker.py     provision, update, deprovision, marketplace, broker   service instances by plan, the OSB broker
     env.py        env, up, down                             the local environment
     render.py     JSON, tables, errors, progress
 
@@ -41,6 +42,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instances", ("install", "upgrade", "deploy", "rollback", "uninstall", "recover", "instances", "history",
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
+    ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
 )
 
 
