@@ -132,7 +132,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     options = UpgradeOptions(instance=args.instance, namespace=args.namespace, version=args.version,
                              values=values_of(args), reset_values=args.reset_values, timeout=args.timeout,
                              force_conflicts=args.force_conflicts)
-    return report(upgrade(config_of(args), options), args.json)
+    return report(upgrade(config_of(args), options, progress=None if args.json else err), args.json)
 
 
 def _upgrade_all(args: argparse.Namespace) -> int:
