@@ -226,11 +226,18 @@ def _instances(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_json() for r in rows])
         return 0
-    table(["NAMESPACE", "NAME", "TYPE", "VERSION", "DIGEST", "REV", "STATUS", "OUTDATED"],
+    table(["NAMESPACE", "NAME", "TYPE", "VERSION", "DIGEST", "REV", "RELEASE", "OUTDATED", "STATUS", "POLICY"],
           [[r.instance.namespace, r.instance.name, r.instance.type, r.instance.version,
             short_digest(r.instance.digest), str(r.instance.revision), r.instance.status,
-            (f"yes ({r.latest})" if r.outdated else ("no" if r.latest else r.note or "-"))] for r in rows])
+            (f"yes ({r.latest})" if r.outdated else ("no" if r.latest else r.note or "-")),
+            _status(r), str(r.policy)] for r in rows])
     return 0
+
+
+def _status(row) -> str:  # type: ignore[no-untyped-def]
+    if row.status is None:
+        return "-"
+    return row.status.status.value + (f" -> {row.status.target}" if row.status.target else "")
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -256,7 +263,8 @@ def _outdated(args: argparse.Namespace) -> int:
                     "instances": [r.to_json() for r in result.rows]})
     else:
         for r in behind:
-            print(f"{r.instance.namespace}/{r.instance.name}: {r.instance.type} {r.instance.version} -> {r.latest}")
+            status = f" [{_status(r)}; policy {r.policy}]" if r.status is not None else ""
+            print(f"{r.instance.namespace}/{r.instance.name}: {r.instance.type} {r.instance.version} -> {r.latest}{status}")
         err(f"{len(behind)} of {len(result.rows)} instances out of date ({result.registry_requests} registry requests)")
     return 3 if behind and args.fail_on_outdated else 0
 

@@ -353,7 +353,7 @@ def _sentinel(index: int, default: Any) -> Any:
         return None  # cannot be told apart in a rendering; such a lock is enforced by the schema only
     if isinstance(default, (int, float)):
         return 900_000_000 + index
-    return f"chartkit-lock-probe-{index}"
+    return f"chartkit-lock-probe-{index}-"  # the trailing dash: probe 1 is no substring of probe 12
 
 
 def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
@@ -366,29 +366,48 @@ def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], An
 def locked_fields(helm: Helm, package: Path, *, release: str, namespace: str, schema: Mapping[str, Any] | None,
                   defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[tuple[str, str], list[tuple]]:
     """Which object fields render a locked parameter: render once with a distinct probe value per lock."""
+    found = parameter_fields(helm, package, release=release, namespace=namespace, values=values,
+                             leaves=locked_leaves(schema, defaults))
+    return {key: list(paths) for key, paths in found.items()}
 
+
+def locked_leaves(schema: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """The scalar leaves of every locked parameter with the value each is locked to."""
     if not schema:
-        return {}
+        return []
+    return [leaf for lock in locked_parameters(schema, defaults) for leaf in _leaves(lock.value, lock.path)]
+
+
+def parameter_leaves(defaults: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """Every scalar parameter of a type's defaults (lists stay whole), for ``parameter_fields``."""
+    return _leaves(defaults, ())
+
+
+def parameter_fields(helm: Helm, package: Path, *, release: str, namespace: str, values: Mapping[str, Any],
+                     leaves: Sequence[tuple[tuple[str, ...], Any]]) -> dict[tuple[str, str], dict[tuple, str]]:
+    """Which object fields render which parameter: (kind, name) → {concrete path: dotted parameter}, from one
+    render with a distinct probe value per parameter (booleans, nulls and structures cannot be told apart)."""
     probes: dict[Any, str] = {}
     probe_values: dict[str, Any] = {}
-    leaves = [(path, value) for lock in locked_parameters(schema, defaults) for path, value in
-              _leaves(lock.value, lock.path)]
     for index, (path, value) in enumerate(leaves):
         sentinel = _sentinel(index, value)
-        if sentinel is None:
+        if sentinel is None or not path:
             continue
         probes[sentinel] = ".".join(path)
         node = probe_values
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = sentinel
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = sentinel
     if not probes:
         return {}
     text = helm.template(package, release=release, namespace=namespace, values=coalesce(values, probe_values),
                          skip_schema_validation=True)
-    found: dict[tuple[str, str], list[tuple]] = {}
+    found: dict[tuple[str, str], dict[tuple, str]] = {}
     for obj in parse_manifest(text):
         paths = find_values(obj, probes)
         if paths:
-            found[(obj.get("kind", ""), (obj.get("metadata") or {}).get("name", ""))] = list(paths)
+            found[(obj.get("kind", ""), (obj.get("metadata") or {}).get("name", ""))] = paths
     return found
