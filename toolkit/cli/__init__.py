@@ -4,6 +4,8 @@
     catalog.py    package, publish, catalog sync|list|...   share it
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
     rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
+    notices.py    policy set, type diff, plan, approve,      policies, notices and guard rails
+                  promote, guard, notices, watch
     env.py        env, up, down                             the local environment
     render.py     JSON, tables, errors, progress
 
@@ -23,7 +25,7 @@ from typing import Callable, Sequence
 
 import toolkit
 from toolkit import __version__
-from toolkit.cli import catalog, chartify, env, instances, rollout
+from toolkit.cli import catalog, chartify, env, instances, notices, rollout
 from toolkit.cli.render import err
 from toolkit.errors import ChartkitError
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for area in (chartify, env, catalog, instances, rollout):
+    for area in (chartify, env, catalog, instances, rollout, notices):
         area.register(sub)
     return parser
 

@@ -104,6 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Exit codes: 0 clean, 3 drift, 4 compliance violation (a locked parameter's "
                                    "field changed).")
     p.add_argument("instance", nargs="?", help="instance name (or -A)")
+    p.add_argument("--propose", action="store_true",
+                   help="turn the drift into a values change or a type change proposal (which parameter, which value)")
     _common(p, all_namespaces=True)
     p.set_defaults(handler=_drift)
 
@@ -272,8 +274,21 @@ def _outdated(args: argparse.Namespace) -> int:
 def _drift(args: argparse.Namespace) -> int:
     from toolkit.core.drift import DriftOptions, drift
 
-    result = drift(config_of(args), DriftOptions(instance=args.instance, namespace=args.namespace,
-                                                 all_namespaces=args.all_namespaces))
+    config = config_of(args)
+    result = drift(config, DriftOptions(instance=args.instance, namespace=args.namespace,
+                                        all_namespaces=args.all_namespaces))
+    if args.propose:
+        from toolkit.core.drift import proposals
+
+        found = proposals(config, result)
+        if args.json:
+            print_json([p.to_json() for p in found])
+        else:
+            for proposal in found:
+                print(f"{proposal.namespace}/{proposal.instance}:")
+                for line in proposal.lines():
+                    print(f"  {line}")
+        return int(result.exit_code)
     if args.json:
         print_json(result.to_json())
     else:

@@ -8,6 +8,7 @@ server for a forced server-side-apply dry run as Helm's field manager, and merge
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from toolkit.deploy.release import get_instance, releases
 from toolkit.errors import ClusterError, InputError
 from toolkit.objects import ObjectKey, parse_manifest
 
-__all__ = ["DriftOptions", "DriftResult", "ExitCode", "drift", "instance_selector"]
+__all__ = ["DriftOptions", "DriftResult", "ExitCode", "Proposal", "drift", "instance_selector", "propose", "proposals"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,3 +96,90 @@ def instance_drift(config: Config, inst: Instance, *, check_locks: bool = True) 
             change = Change(change.object, change.kind, violation=True)
         changes.append(change)
     return DriftReport(name, namespace, tuple(changes))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """``drift --propose``: how to adopt what drifted deliberately — per drifted field, the parameter that renders
+    it and its value (a values change, or for a locked parameter a new version's default), or a new parameter."""
+
+    instance: str
+    namespace: str
+    type: str
+    version: str
+    values: dict[str, Any]                 # parameter → live value: `chartkit upgrade --set` adopts them
+    defaults: dict[str, Any]               # locked parameter → live value: publish a version with these defaults
+    new_parameters: list[dict[str, Any]]   # fields no parameter renders: add one (chartify overrides ``add:``)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"instance": self.instance, "namespace": self.namespace, "type": self.type, "version": self.version,
+                "values": self.values, "defaults": self.defaults, "newParameters": self.new_parameters,
+                "command": self.command}
+
+    @property
+    def command(self) -> str:
+        if not self.values:
+            return ""
+        sets = " ".join(f"--set-string {k}={v}" if isinstance(v, str) else f"--set {k}={json.dumps(v)}"
+                        for k, v in sorted(self.values.items()))
+        return f"chartkit upgrade {self.instance} -n {self.namespace} {sets}"
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.values:
+            out.append(f"values change (this instance keeps it): {self.command}")
+        for key, value in sorted(self.defaults.items()):
+            out.append(f"type change: {key} is locked; publish {self.type} > {self.version} with default "
+                       f"{key}={json.dumps(value)} so the setting sticks and new instances get it")
+        for item in self.new_parameters:
+            out.append(f"type change: no parameter renders {item['object']} {item['field']} (now "
+                       f"{json.dumps(item['value'])}); add one: overrides `add: [{{key: {item['suggestedKey']}, "
+                       f"object: {item['objectRef']}, field: {item['fieldPath']}}}]`")
+        return out or ["nothing drifted: nothing to propose"]
+
+
+def propose(config: Config, inst: Instance, report: DriftReport) -> Proposal:
+    """Map each drifted field back to the parameter that renders it (one probe render of every parameter)."""
+    from toolkit.deploy.drift import parameter_fields, parameter_leaves, pretty_concrete
+    from toolkit.deploy.values import coalesce, locked_parameters
+
+    fetched = fetch_digest(config.catalog, inst.type, inst.version, inst.digest)
+    record = releases(config).release(inst.name, inst.namespace, inst.revision)
+    values = dict(record.get("config") or {})
+    found = parameter_fields(config.helm(registry=False), fetched.package, release=inst.name,
+                             namespace=inst.namespace, values=values,
+                             leaves=parameter_leaves(coalesce(fetched.defaults, values)))
+    manifest = {(o.get("kind"), (o.get("metadata") or {}).get("name")): o for o in
+                parse_manifest(str(record.get("manifest") or ""))}
+    by_field: dict[tuple[str, str, str], str] = {}
+    for (kind, name), paths in found.items():
+        obj = manifest.get((kind, name))
+        for path, parameter in paths.items():
+            by_field[(kind, name, pretty_concrete(path, obj))] = parameter
+    locked = {lock.name for lock in locked_parameters(fetched.schema or {}, fetched.defaults)}
+    adopt: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    new: list[dict[str, Any]] = []
+    for change in report.changes:
+        if change.kind not in (ChangeKind.CHANGED, ChangeKind.ADDED):
+            continue
+        parameter = by_field.get((change.object.kind, change.object.name, change.field))
+        if parameter is None:
+            key = change.field.split(".")[-1].split("[")[0]
+            new.append({"object": str(change.object), "field": change.field, "value": change.new,
+                        "objectRef": f"{change.object.kind}/{change.object.name}",
+                        "fieldPath": change.field, "suggestedKey": key})
+        elif any(parameter == lock or parameter.startswith(lock + ".") for lock in locked):
+            defaults[parameter] = change.new
+        else:
+            adopt[parameter] = change.new
+    return Proposal(inst.name, inst.namespace, inst.type, inst.version, adopt, defaults, new)
+
+
+def proposals(config: Config, result: DriftResult) -> list[Proposal]:
+    """A proposal per drifted instance of a drift result (``chartkit drift --propose``)."""
+    out = []
+    for report in result.reports:
+        if report.changes:
+            out.append(propose(config, get_instance(config, report.instance, report.namespace), report))
+    return out

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from toolkit.config import Config
-from toolkit.deploy.drift import HELM_MANAGER, locked_leaves, parameter_fields
+from toolkit.deploy.drift import HELM_MANAGER, locked_leaves, parameter_fields, pretty_concrete
 from toolkit.deploy.fetch import Fetched, fetch_digest
 from toolkit.deploy.instance import Instance
 from toolkit.deploy.release import get_instance, releases
@@ -131,19 +131,6 @@ def cel_value(base: str, path: Sequence[str | int], node: Any, depth: int = 0) -
     return expr
 
 
-def _pretty(path: Sequence[str | int], obj: Any) -> str:
-    text, node = "", obj
-    for part in path:
-        if isinstance(part, int):
-            item = node[part] if isinstance(node, list) and part < len(node) else None
-            text += f"[name={item['name']}]" if isinstance(item, Mapping) and "name" in item else f"[{part}]"
-            node = item
-        else:
-            text += ("." if text else "") + part
-            node = node.get(part) if isinstance(node, Mapping) else None
-    return text
-
-
 def _reason(schema: Mapping[str, Any] | None, parameter: str) -> str:
     """The owner's reason for a lock: the description of the locked parameter (or its nearest locked parent)."""
     node: Any = schema or {}
@@ -173,7 +160,7 @@ def _rules(config: Config, inst: Instance, fetched: Fetched, values: Mapping[str
         if obj is None:
             continue
         for path, parameter in sorted(paths.items(), key=lambda kv: str(kv[0])):
-            rule = GuardRule(kind, name, _pretty(path, obj), parameter, _reason(fetched.schema, parameter))
+            rule = GuardRule(kind, name, pretty_concrete(path, obj), parameter, _reason(fetched.schema, parameter))
             out.append((rule, obj, path))
     return out
 

@@ -411,3 +411,17 @@ def parameter_fields(helm: Helm, package: Path, *, release: str, namespace: str,
         if paths:
             found[(obj.get("kind", ""), (obj.get("metadata") or {}).get("name", ""))] = paths
     return found
+
+
+def pretty_concrete(path: Sequence[str | int], obj: Any) -> str:
+    """A concrete path (keys and indices) in ``pretty_path``'s words: list items with a name by their name."""
+    text, node = "", obj
+    for part in path:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            text += f"[name={item['name']}]" if isinstance(item, Mapping) and "name" in item else f"[{part}]"
+            node = item
+        else:
+            text += ("." if text else "") + str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return text
