@@ -428,7 +428,7 @@ class Kube:
                 match = re.match(r'^\d{3} \S+ "(.*)"$', value)
                 found.append(match.group(1).replace('\\"', '"') if match else value)
         for text in found:
-            log.warning("the API server warns: %s", text)
+            log.info("the API server warns: %s", text)  # callers decide what to show (warnings())
         self._local.warnings = found
 
     def warnings(self) -> list[str]:

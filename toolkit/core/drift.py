@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from toolkit.config import Config
 from toolkit.core.instances import InstancesOptions, instances
@@ -140,39 +140,53 @@ class Proposal:
 
 def propose(config: Config, inst: Instance, report: DriftReport) -> Proposal:
     """Map each drifted field back to the parameter that renders it (one probe render of every parameter)."""
-    from toolkit.deploy.drift import parameter_fields, parameter_leaves, pretty_concrete
+    from toolkit.deploy.drift import parameter_leaves, parameters_in, pretty_concrete, probe_render
     from toolkit.deploy.values import coalesce, locked_parameters
 
     fetched = fetch_digest(config.catalog, inst.type, inst.version, inst.digest)
     record = releases(config).release(inst.name, inst.namespace, inst.revision)
     values = dict(record.get("config") or {})
-    found = parameter_fields(config.helm(registry=False), fetched.package, release=inst.name,
-                             namespace=inst.namespace, values=values,
-                             leaves=parameter_leaves(coalesce(fetched.defaults, values)))
-    manifest = {(o.get("kind"), (o.get("metadata") or {}).get("name")): o for o in
-                parse_manifest(str(record.get("manifest") or ""))}
-    by_field: dict[tuple[str, str, str], str] = {}
-    for (kind, name), paths in found.items():
-        obj = manifest.get((kind, name))
-        for path, parameter in paths.items():
-            by_field[(kind, name, pretty_concrete(path, obj))] = parameter
+    merged = coalesce(fetched.defaults, values)
+    rendered, probes = probe_render(config.helm(registry=False), fetched.package, release=inst.name,
+                                    namespace=inst.namespace, values=values, leaves=parameter_leaves(merged))
+    by_object = {(o.get("kind"), (o.get("metadata") or {}).get("name")): o for o in rendered}
     locked = {lock.name for lock in locked_parameters(fetched.schema or {}, fetched.defaults)}
     adopt: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
     new: list[dict[str, Any]] = []
+
+    def current(parameter: str) -> Any:
+        node: Any = merged
+        for part in parameter.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        return node
+
     for change in report.changes:
         if change.kind not in (ChangeKind.CHANGED, ChangeKind.ADDED):
             continue
-        parameter = by_field.get((change.object.kind, change.object.name, change.field))
-        if parameter is None:
+        probe_obj = by_object.get((change.object.kind, change.object.name))
+        found = None
+        if probe_obj is not None and change.kind is ChangeKind.CHANGED:
+            for path in _concrete_paths(probe_obj):
+                if pretty_concrete(path, probe_obj) == change.field:
+                    node: Any = probe_obj
+                    for part in path:
+                        node = node[part]
+                    found = parameters_in(node, change.new, probes)
+                    break
+        if not found:
             key = change.field.split(".")[-1].split("[")[0]
             new.append({"object": str(change.object), "field": change.field, "value": change.new,
                         "objectRef": f"{change.object.kind}/{change.object.name}",
                         "fieldPath": change.field, "suggestedKey": key})
-        elif any(parameter == lock or parameter.startswith(lock + ".") for lock in locked):
-            defaults[parameter] = change.new
-        else:
-            adopt[parameter] = change.new
+            continue
+        for parameter, value in found.items():
+            if str(current(parameter)) == str(value):
+                continue  # this piece of a composite field did not change
+            if any(parameter == lock or parameter.startswith(lock + ".") for lock in locked):
+                defaults[parameter] = value
+            else:
+                adopt[parameter] = value
     return Proposal(inst.name, inst.namespace, inst.type, inst.version, adopt, defaults, new)
 
 
@@ -183,3 +197,12 @@ def proposals(config: Config, result: DriftResult) -> list[Proposal]:
         if report.changes:
             out.append(propose(config, get_instance(config, report.instance, report.namespace), report))
     return out
+
+
+def _concrete_paths(obj: Any, path: tuple = ()) -> list[tuple]:
+    """Every scalar leaf's concrete path (keys and list indices) in a rendered object."""
+    if isinstance(obj, Mapping):
+        return [p for k, v in obj.items() for p in _concrete_paths(v, (*path, k))]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _concrete_paths(v, (*path, i))]
+    return [path]
