@@ -114,7 +114,7 @@ MUTATIONS = [
     ("unlocked", lambda s, d, c: [_chat(s)["image"]["properties"]["registry"].pop(k) for k in ("const", "readOnly")],
      (K.UNLOCKED, "chat.image.registry", False)),
     ("lock-changed", set_path(f"{P}/image/properties/registry/const", "other.example"),
-     (K.LOCK_CHANGED, "chat.image.registry", True)),
+     (K.LOCK_CHANGED, "chat.image.registry", False)),
     ("default-changed-values", lambda s, d, c: d["chat"].update(size="medium"), (K.DEFAULT_CHANGED, "chat.size", False)),
     ("default-changed-schema", set_path(f"{P}/timeout/default", 45), (K.DEFAULT_CHANGED, "chat.timeout", False)),
     ("plan-added", lambda s, d, c: c["plans"].append({"name": "huge"}), (K.PLAN_ADDED, "huge", False)),

@@ -12,7 +12,8 @@ before may be refused, or a consumer loses something it used):
     range narrowed / widened        minimum, maximum, lengths, item and property counts, pattern, format
     required added / removed        breaking / compatible
     closed / opened                 additionalProperties false / not: breaking / compatible
-    newly locked / unlocked         breaking / compatible; a lock's fixed value changed: breaking
+    newly locked / unlocked         breaking / compatible; a lock's fixed value changed: compatible (the owner
+                                    moves what it pins, e.g. the image; no instance chose it)
     default changed                 compatible (values stay valid; instances that never set it see the new one)
     plan added / removed / changed  compatible / breaking / compatible
     binding output added / removed / changed, bindable turned off    compatible / breaking / breaking / breaking
@@ -197,7 +198,7 @@ def _compare(path: str, old: Mapping[str, Any], new: Mapping[str, Any], old_defa
     elif ol and not nl:
         changes.append(TypeChange(ChangeKind.UNLOCKED, path, False))
     elif ol and nl and "const" in old and "const" in new and old["const"] != new["const"]:
-        changes.append(TypeChange(ChangeKind.LOCK_CHANGED, path, True, f"{_show(old['const'])} -> {_show(new['const'])}"))
+        changes.append(TypeChange(ChangeKind.LOCK_CHANGED, path, False, f"{_show(old['const'])} -> {_show(new['const'])}"))
     od = old.get("default", old_default[1]) if "default" in old or old_default[0] else None
     nd = new.get("default", new_default[1]) if "default" in new or new_default[0] else None
     if od != nd and not (isinstance(od, Mapping) or isinstance(nd, Mapping)) and not (ol and nl):
