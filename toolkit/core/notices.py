@@ -105,6 +105,7 @@ class PassResult:
     pending: int = 0                        # webhook deliveries left in the outbox
     upgraded: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    receiver_down: bool = False             # a delivery failed this pass: the rest wait in the outbox
 
     def to_json(self) -> dict[str, Any]:
         return {"raised": self.raised, "resolved": self.resolved, "delivered": self.delivered,
@@ -314,9 +315,11 @@ def _auto_upgrade(config: Config, inst: Instance, status: PolicyStatus) -> str:
 
 
 def check(config: Config, options: NoticeOptions = NoticeOptions(), *,
-          progress: Callable[[str], None] | None = None) -> PassResult:
+          progress: Callable[[str], None] | None = None,
+          leading: Callable[[], bool] = lambda: True) -> PassResult:
     """One pass over the instances: upgrade what the policy lets the watcher upgrade, then raise, resolve and
-    deliver notices. Errors on one instance are collected, the others go on."""
+    deliver notices. Errors on one instance are collected, the others go on. ``leading`` is asked before each
+    instance: a watcher that lost its Lease mid-pass stops there."""
     result = PassResult()
     here = catalog_id(config.catalog.url)
     found = [i for i in instances(config, InstancesOptions(namespace=options.namespace)) if i.catalog_id in ("", here)]
@@ -354,6 +357,9 @@ def check(config: Config, options: NoticeOptions = NoticeOptions(), *,
                           attempts=options.delivery_attempts, backoff=options.delivery_backoff)
     try:
         for inst in found:
+            if not leading():
+                result.errors.append("lost the lease: the pass stopped")
+                break
             try:
                 st = status(inst)
                 facts = _rollout_facts(inst, options.stuck_after)
@@ -420,7 +426,7 @@ def _deliver(kube: Any, inst: Instance, cm: dict[str, Any], notices: dict[str, A
         if webhook is None:
             continue
         for transition in list(note.get("outbox") or []):
-            if float(note.get("retryAt") or 0) > now:
+            if float(note.get("retryAt") or 0) > now or result.receiver_down:
                 result.pending += 1
                 continue
             try:
@@ -429,6 +435,7 @@ def _deliver(kube: Any, inst: Instance, cm: dict[str, Any], notices: dict[str, A
                 attempts = int(note.get("attempts") or 0) + 1
                 note.update(attempts=attempts, lastError=exc.message, retryAt=now + min(2 ** attempts, 300))
                 result.pending += 1
+                result.receiver_down = True  # one receiver: the other deliveries of this pass would fail alike
                 changed = True
                 break
             note["outbox"].remove(transition)

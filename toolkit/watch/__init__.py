@@ -42,6 +42,32 @@ class WatchOptions:
     notices: NoticeOptions = field(default_factory=NoticeOptions)
 
 
+def _pass(config: Config, options: WatchOptions, elector: LeaderElector, tick: float,
+          say: Callable[[str], None]) -> PassResult:
+    """One pass while a thread keeps renewing the Lease: a pass longer than the lease must not lose it (another
+    replica would start delivering the same outbox); if it is lost anyway, the pass stops at the next instance."""
+    done = threading.Event()
+    held = threading.Event()
+    held.set()
+
+    def renew() -> None:
+        while not done.wait(tick):
+            try:
+                if not elector.try_lead():
+                    held.clear()
+                    return
+            except ChartkitError as exc:
+                log.warning("could not renew the lease: %s", exc)
+
+    renewer = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+    renewer.start()
+    try:
+        return check(config, options.notices, progress=say, leading=held.is_set)
+    finally:
+        done.set()
+        renewer.join()
+
+
 def run(config: Config, options: WatchOptions, *, say: Callable[[str], None] = lambda _: None,
         stop: threading.Event | None = None) -> PassResult | None:
     """Run passes until ``stop`` is set or a signal arrives; ``once``: one pass, returned."""
@@ -67,7 +93,7 @@ def run(config: Config, options: WatchOptions, *, say: Callable[[str], None] = l
                     last_pass = float("-inf")
                 if leading and time.monotonic() - last_pass >= options.interval:
                     last_pass = time.monotonic()
-                    result = check(config, options.notices, progress=say)
+                    result = _pass(config, options, elector, tick, say)
                     if result.raised or result.resolved or result.errors or result.upgraded:
                         say(result.line())
                     for error in result.errors:
