@@ -225,3 +225,41 @@ def test_two_watchers_one_leader_and_a_takeover_without_duplicates(config, catal
                 proc.terminate()
                 proc.wait(10)
         kube.delete("v1", "Namespace", lease_ns, wait=False)
+
+
+def test_the_watcher_upgrades_automatic_instances_inside_their_policy_only(config, namespace, kube, tiny_chart,
+                                                                          publish_dir, tmp_path):
+    from toolkit.core.policy import PolicyOptions, set_policy
+    from toolkit.deploy.release import get_instance
+
+    publish_dir(_chart(tiny_chart, tmp_path, "1.0.0"), "1.0.0")
+    for name, track, mode in (("auto", "^1", "automatic"), ("held", "~1.0", "automatic"), ("hand", "^1", "manual")):
+        install(config, InstallOptions(instance=name, type_ref="tiny", namespace=namespace, wait=False))
+        set_policy(config, PolicyOptions(instance=name, namespace=namespace, track=track, mode=mode))
+    publish_dir(_chart(tiny_chart, tmp_path, "1.1.0"), "1.1.0")
+    result = check(config, NoticeOptions(namespace=namespace, check_drift=False))
+    assert result.upgraded == [f"{namespace}/auto 1.0.0 -> 1.1.0"] and result.errors == []
+    assert get_instance(config, "auto", namespace).version == "1.1.0"
+    assert get_instance(config, "auto", namespace).labels["chartkit.io/mode"] == "automatic"  # carried on
+    assert get_instance(config, "held", namespace).version == "1.0.0"  # ~1.0 does not reach 1.1.0: held, no notice
+    # a manual instance is not upgraded by the watcher: it is told, and waits for an approved plan
+    assert [(n["instance"], n["kind"]) for n in result.raised] == [("hand", "update available")]
+    assert [n["instance"] for n in list_notices(config, namespace=namespace)] == ["hand"]
+
+
+def test_a_type_can_ask_for_the_guard_on_every_install(config, namespace, kube, tiny_chart, publish_dir, tmp_path):
+    from toolkit.core.guard import GuardMode, GuardOptions, guard, policy_name
+
+    chart = _chart(tiny_chart, tmp_path, "1.0.0")
+    schema = json.loads((chart / "values.schema.json").read_text())
+    schema["properties"]["resources"] = {"type": "object", "readOnly": True, "description": "platform sizing"}
+    (chart / "values.schema.json").write_text(json.dumps(schema))
+    (chart / "chartkit.yaml").write_text("apiVersion: chartkit.dev/v1\nkind: TypeDeclarations\nguard: warn\n")
+    publish_dir(chart, "1.0.0")
+    install(config, InstallOptions(instance="web", type_ref="tiny", namespace=namespace, wait=False))
+    name = policy_name("web", namespace)
+    try:
+        binding = kube.get("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", name)
+        assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+    finally:
+        guard(config, GuardOptions(instance="web", namespace=namespace, mode=GuardMode.OFF))

@@ -102,3 +102,20 @@ MATRIX = [
 def test_status_matrix(current, catalog, track, status, target):
     got = status_of(current, catalog, Policy(track))
     assert (got.status, got.target) == (status, target), got
+
+
+def test_rollout_facts_failed_and_stuck_revisions():
+    import datetime as dt
+
+    from toolkit.core.notices import FactKind, _rollout_facts
+    from toolkit.deploy.instance import Instance
+
+    def inst(status, minutes_ago):
+        when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Instance("web", "ns", 3, status, when, "tiny", "1.0.0", "", "")
+
+    assert [f.kind for f in _rollout_facts(inst("failed", 0), 600)] == [FactKind.FAILED]
+    assert [f.kind for f in _rollout_facts(inst("pending-upgrade", 20), 600)] == [FactKind.STUCK]
+    assert _rollout_facts(inst("pending-upgrade", 1), 600) == []  # still within its time
+    assert _rollout_facts(inst("deployed", 60), 600) == []
+    assert _rollout_facts(inst("failed", 0), 600)[0].id == "failed:3"
