@@ -19,9 +19,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from toolkit.config import Config
+
+if TYPE_CHECKING:
+    from toolkit.adapters.kube import Kube
 from toolkit.deploy.drift import HELM_MANAGER, locked_leaves, parameter_fields, pretty_concrete
 from toolkit.deploy.fetch import Fetched, fetch_digest
 from toolkit.deploy.instance import Instance
@@ -189,7 +192,7 @@ def guard(config: Config, options: GuardOptions) -> GuardResult:
     return GuardResult(inst.name, inst.namespace, mode, name, tuple(r for r, _, _ in rules))
 
 
-def _policy(name: str, inst: Instance, rules: list[tuple[GuardRule, dict[str, Any], tuple]], kube: Any) -> dict[str, Any]:
+def _policy(name: str, inst: Instance, rules: list[tuple[GuardRule, dict[str, Any], tuple]], kube: Kube) -> dict[str, Any]:
     resources: dict[tuple[str, str], set[str]] = {}
     validations = []
     for rule, obj, path in rules:

@@ -28,9 +28,13 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from toolkit.config import Config
+
+if TYPE_CHECKING:
+    from toolkit.adapters.kube import Kube
+    from toolkit.adapters.webhook import Notification, Webhook
 from toolkit.core.instances import InstancesOptions, instances
 from toolkit.deploy.binding import LABEL_NAMESPACE, LABEL_OF
 from toolkit.deploy.instance import Instance
@@ -206,7 +210,7 @@ def _binding_facts(config: Config, inst: Instance, status: PolicyStatus) -> list
 
 # -- the record -------------------------------------------------------------------------------------------------
 
-def _read(kube: Any, inst_name: str, namespace: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _read(kube: Kube, inst_name: str, namespace: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     cm = kube.get("v1", "ConfigMap", record_name(inst_name), namespace, missing_ok=True)
     if cm is None:
         return None, {}
@@ -217,7 +221,7 @@ def _read(kube: Any, inst_name: str, namespace: str) -> tuple[dict[str, Any] | N
     return cm, notices if isinstance(notices, dict) else {}
 
 
-def _write(kube: Any, inst: Instance, cm: dict[str, Any] | None, notices: dict[str, Any]) -> dict[str, Any]:
+def _write(kube: Kube, inst: Instance, cm: dict[str, Any] | None, notices: dict[str, Any]) -> dict[str, Any]:
     """Create the record, or replace it guarded by the resourceVersion read (409 when someone wrote since)."""
     data = {RECORD_KEY: json.dumps(notices, sort_keys=True)}
     if cm is None:
@@ -278,7 +282,7 @@ def _involved(note: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
             "uid": meta.get("uid", "")}
 
 
-def _notification(note: dict[str, Any], transition: str) -> Any:
+def _notification(note: dict[str, Any], transition: str) -> Notification:
     from toolkit.adapters.webhook import Notification
 
     subject = note["consumer"] or f"{note['namespace']}/{note['instance']}"
@@ -349,7 +353,7 @@ def check(config: Config, options: NoticeOptions = NoticeOptions(), *,
                      if i.catalog_id in ("", here)]
     failed_upgrades = {e.split(":", 1)[0] for e in result.errors}
     kube = config.kube()
-    webhook = None
+    webhook: Webhook | None = None
     if options.webhook:
         from toolkit.adapters.webhook import Format, Webhook
 
@@ -381,7 +385,7 @@ def check(config: Config, options: NoticeOptions = NoticeOptions(), *,
     return result
 
 
-def _apply(kube: Any, inst: Instance, facts: list[Fact], webhook: Any, result: PassResult,
+def _apply(kube: Kube, inst: Instance, facts: list[Fact], webhook: Webhook | None, result: PassResult,
            progress: Callable[[str], None] | None) -> None:
     """Merge the facts into the instance's record (guarded write, retried on conflict), then do what it owes."""
     for _ in range(5):
@@ -408,7 +412,7 @@ def _apply(kube: Any, inst: Instance, facts: list[Fact], webhook: Any, result: P
     _deliver(kube, inst, cm, notices, webhook, result)
 
 
-def _deliver(kube: Any, inst: Instance, cm: dict[str, Any], notices: dict[str, Any], webhook: Any,
+def _deliver(kube: Kube, inst: Instance, cm: dict[str, Any], notices: dict[str, Any], webhook: Webhook | None,
              result: PassResult) -> None:
     """Create the Events the record owes (create-only: a repeat is a no-op) and send its outbox."""
     changed = False
