@@ -43,6 +43,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             needed.add("helm")
         if "cluster" in names:
             needed.add("cluster")
+        if "kustomize_bin" in names:
+            needed.add("kustomize")
+        if "gateway" in names:
+            needed.add("gateway")
     if not needed:
         return
     from toolkit import localenv
@@ -57,9 +61,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     try:
         localenv.ensure_helm(progress)
+        if "kustomize" in needed:
+            localenv.ensure_kustomize(progress)
         if "cluster" in needed:
             _build.ensure_kubernetes(progress)
             _build.ensure_kwok(progress)
+        if "gateway" in needed:
+            _build.ensure_traefik(progress)
     except LocalEnvError as exc:
         progress(f"{exc} (the tests that need it will report it)")
 
@@ -79,6 +87,19 @@ def helm_bin() -> Path:
 
     try:
         return localenv.ensure_helm()
+    except LocalEnvError as exc:
+        _absent(exc, "go command is not installed")
+        raise
+
+
+@pytest.fixture(scope="session")
+def kustomize_bin() -> Path:
+    """kustomize v5 (CHARTKIT_KUSTOMIZE, or the pinned build from its Go module; built on first use)."""
+    from toolkit import localenv
+    from toolkit.errors import LocalEnvError
+
+    try:
+        return localenv.ensure_kustomize()
     except LocalEnvError as exc:
         _absent(exc, "go command is not installed")
         raise
@@ -107,6 +128,36 @@ def cluster(helm_bin: Path):
         return localenv.start_cluster()
     except LocalEnvError as exc:
         _absent(exc, "go command is not installed")
+        raise
+
+
+#: the pod range needs a local route once per boot (root or password-less sudo): absent on some dev machines
+NO_POD_ROUTE = "local to this host"
+
+
+@pytest.fixture(scope="session")
+def gateway(cluster):
+    """Traefik programming the shared Gateway (``gateway.parent_ref``) on the local cluster; real requests."""
+    from toolkit import localenv
+    from toolkit.errors import LocalEnvError
+
+    try:
+        return localenv.start_gateway()
+    except LocalEnvError as exc:
+        _absent(exc, "go command is not installed", NO_POD_ROUTE)
+        raise
+
+
+@pytest.fixture(scope="session")
+def backends(cluster):
+    """The harness answering for Ready pods labelled chartkit.io/backend (real HTTP on their pod IPs)."""
+    from toolkit import localenv
+    from toolkit.errors import LocalEnvError
+
+    try:
+        return localenv.start_backends()
+    except LocalEnvError as exc:
+        _absent(exc, NO_POD_ROUTE)
         raise
 
 

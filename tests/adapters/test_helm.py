@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.adapters import helm as helm_mod
-from toolkit.adapters.helm import STDERR_PATTERNS, Helm, HelmConfig, find_helm, helm_error
+from toolkit.adapters.helm import STDERR_PATTERNS, Helm, HelmConfig, find_helm, helm_error, lint_findings
 from toolkit.errors import HelmError, LocalEnvError
 
 # One real-looking stderr per row of STDERR_PATTERNS, in table order.
@@ -52,6 +52,40 @@ def test_unknown_stderr_has_no_hint():
     assert err.hint is None
     assert err.message == 'unable to render "c": something odd happened'
     assert err.returncode == 7
+
+
+# helm v4.3.1's own output (stdout, stderr) for failures whose reason spans several lines
+LINT_STDOUT = """==> Linting bad
+[INFO] Chart.yaml: icon is recommended
+[WARNING] templates/role.yaml: rbac.authorization.k8s.io/v1beta1 Role is deprecated in v1.17+, unavailable in v1.22+; use rbac.authorization.k8s.io/v1 Role
+[ERROR] templates/: bad/templates/cm.yaml:4:18
+  executing "bad/templates/cm.yaml" at <.Values.nope.x>:
+    nil pointer evaluating interface {}.x
+[ERROR] values.yaml: - at '/replicaCount': got number, want string
+- at '/image': got object, want string
+
+"""
+
+
+def test_lint_findings_keep_every_error_and_warning_with_its_continuation_lines():
+    assert lint_findings(LINT_STDOUT) == [
+        "[WARNING] templates/role.yaml: rbac.authorization.k8s.io/v1beta1 Role is deprecated in v1.17+, "
+        "unavailable in v1.22+; use rbac.authorization.k8s.io/v1 Role",
+        '[ERROR] templates/: bad/templates/cm.yaml:4:18 executing "bad/templates/cm.yaml" at <.Values.nope.x>: '
+        "nil pointer evaluating interface {}.x",
+        "[ERROR] values.yaml: - at '/replicaCount': got number, want string - at '/image': got object, want string",
+    ]
+    err = helm_error("lint", "bad", 1, "Error: 1 chart(s) linted, 1 chart(s) failed\n", LINT_STDOUT)
+    assert err.message.startswith('unable to lint "bad": [WARNING] templates/role.yaml: ')
+    assert "nil pointer evaluating interface {}.x" in err.message and "1 chart(s) failed" not in err.message
+
+
+def test_a_render_error_keeps_the_reason_below_the_template_line():
+    stderr = ('Error: bad/templates/cm.yaml:4:18\n  executing "bad/templates/cm.yaml" at <.Values.nope.x>:\n'
+              "    nil pointer evaluating interface {}.x\n\nUse --debug flag to render out invalid YAML\n")
+    assert helm_error("render", "bad", 1, stderr).message == (
+        'unable to render "bad": bad/templates/cm.yaml:4:18 executing "bad/templates/cm.yaml" at <.Values.nope.x>: '
+        "nil pointer evaluating interface {}.x")
 
 
 def test_find_helm_refuses_a_non_executable(tmp_path):
@@ -113,6 +147,25 @@ def test_real_missing_chart(real_helm, tmp_path):
     with pytest.raises(HelmError, match=r'unable to lint ".*absent": .*Chart.yaml.*no such file') as info:
         real_helm.lint(tmp_path / "absent")
     assert "1 chart(s) failed" in info.value.stderr
+
+
+def test_real_lint_failure_names_each_finding(real_helm, tmp_path):
+    chart = _chart(tmp_path)
+    (chart / "templates" / "role.yaml").write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1beta1\nkind: Role\nmetadata:\n  name: r\nrules: []\n")
+    with pytest.raises(HelmError) as info:
+        real_helm.lint(chart, strict=True)
+    assert info.value.message == (
+        f'unable to lint "{chart}": [WARNING] templates/role.yaml: rbac.authorization.k8s.io/v1beta1 Role is '
+        "deprecated in v1.17+, unavailable in v1.22+; use rbac.authorization.k8s.io/v1 Role")
+    # the deprecation check follows the Kubernetes version given: v1beta1 RBAC was current in 1.16
+    assert "[WARNING]" not in real_helm.lint(chart, strict=True, kube_version="1.16")
+    (chart / "templates" / "broken.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.nope.x }}\n")
+    with pytest.raises(HelmError) as info:
+        real_helm.lint(chart, strict=True)
+    assert "[ERROR] templates/: mini/templates/broken.yaml:4:18 executing" in info.value.message
+    assert info.value.message.endswith("nil pointer evaluating interface {}.x")
 
 
 def test_values_travel_on_stdin_not_argv(real_helm, tmp_path, monkeypatch):

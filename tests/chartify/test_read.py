@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.chartify.read import ReadOptions, read_sources
+from toolkit.chartify.read import ReadOptions, read_app, read_sources
 from toolkit.errors import InputError
 from toolkit.objects import load_documents
 
@@ -40,10 +40,28 @@ def test_directories_are_read_recursively_in_order_and_lists_unwrapped(tmp_path:
         "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: one}}\n"
         "- {apiVersion: v1, kind: ConfigMap, metadata: {name: two}}\n")
     (tmp_path / "notes.txt").write_text("not a manifest")
-    (tmp_path / "kustomization.yaml").write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
-    objects = read_sources([str(tmp_path)])
-    assert [o.id for o in objects] == ["Deployment/shop/web", "ConfigMap/one", "ConfigMap/two"]
-    assert objects[1].origin.endswith("list.yml") and objects[1].index == 0
+    # a kustomization below the directory given is tool configuration, not an object (only the top one is built)
+    (tmp_path / "b" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+    found = read_app([str(tmp_path)])
+    assert [o.id for o in found.objects] == ["Deployment/shop/web", "ConfigMap/one", "ConfigMap/two"]
+    assert found.objects[1].origin.endswith("list.yml") and found.objects[1].index == 0
+    assert found.how == {str(tmp_path): "read file by file (3 files, no kustomization)"}
+
+
+def test_typed_lists_are_unwrapped_and_their_bare_items_take_the_list_kind(tmp_path: Path) -> None:
+    # the API server returns typed lists with bare items (`kubectl get --raw`); kubectl accepts every *List
+    (tmp_path / "lists.yaml").write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleList\nitems:\n"
+        "- {apiVersion: rbac.authorization.k8s.io/v1, kind: Role, metadata: {name: a, namespace: x}, rules: []}\n"
+        "---\napiVersion: v1\nkind: ConfigMapList\nmetadata: {resourceVersion: '1'}\nitems:\n"
+        "- {metadata: {name: bare}, data: {k: v}}\n"
+        "---\napiVersion: v1\nkind: SecretList\nitems: null\n")
+    objects = read_sources([str(tmp_path / "lists.yaml")])
+    assert [o.id for o in objects] == ["Role/x/a", "ConfigMap/bare"]
+    assert objects[1].obj == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bare"},
+                              "data": {"k": "v"}}
+    assert objects[1].index == 1
 
 
 def test_stdin_is_a_source() -> None:
@@ -92,6 +110,8 @@ BAD_INPUTS = [
     pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00", r"not UTF-8 text", id="binary-file"),
     pytest.param("apiVersion: v1\nkind: List\nitems:\n- {kind: ConfigMap, metadata: {name: a}}\n",
                  r"document 0, List item 0\): ConfigMap \"a\" has no apiVersion", id="bad-list-item"),
+    pytest.param("apiVersion: v1\nkind: ConfigMapList\nitems:\n- {apiVersion: v1, kind: ConfigMap, data: {}}\n",
+                 r"document 0, ConfigMapList item 0\): ConfigMap \"\?\" has no metadata", id="bad-typed-list-item"),
 ]
 
 

@@ -20,14 +20,6 @@ from toolkit.localenv import _build, _cluster, paths
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture
-def own_cluster(cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("CHARTKIT_STATE", str(tmp_path / "state"))
-    info = localenv.start_cluster()
-    yield info
-    localenv.down()
-
-
 def test_a_killed_etcd_is_detected_and_the_cluster_recovers_with_its_data(own_cluster) -> None:
     kube = Kube(own_cluster.kubeconfig, own_cluster.context)
     kube.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "survivor"}, "data": {"k": "v"}}],

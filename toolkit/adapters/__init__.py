@@ -1,2 +1,2 @@
-"""The ground floor: the only code that talks to helm, the Kubernetes API, the OCI registry and GnuPG; imports
-nothing above it."""
+"""The ground floor: the only code that runs outside tools (helm, kustomize, GnuPG) or talks to outside systems
+(the Kubernetes API, the OCI registry); imports nothing above it."""

@@ -34,6 +34,7 @@ __all__ = [
     "STDERR_PATTERNS",
     "find_helm",
     "helm_error",
+    "lint_findings",
     "run_plain",
     "values_json",
 ]
@@ -63,22 +64,45 @@ STDERR_PATTERNS: list[tuple[re.Pattern[str], str]] = [
      "the chart's templates do not render; run `helm template` on it for details"),
 ]
 
-#: helm lint's findings: ``[ERROR] templates/x.yaml: ...``, ``[WARNING] ...`` (and go-template ``Error ...``)
-_FINDING = re.compile(r"^\s*(\[(ERROR|WARNING)\]|Error )")
+
+#: a lint finding that fails ``--strict`` (``Error ...`` when the chart cannot be loaded at all); its text may
+#: continue on the following lines (template traces, schema violations), up to a blank line or the next finding
+_FINDING = re.compile(r"^(\[(ERROR|WARNING)\] |Error )")
+#: helm's own noise below an error: how to debug, and its structured log lines
+_NOISE = re.compile(r"^(Use --debug flag|level=[A-Z]+ )")
+
+
+def _blocks(text: str, start: re.Pattern[str]) -> list[str]:
+    """Each line matching ``start`` with the lines that continue it, joined into one line."""
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if start.match(line):
+            blocks.append([stripped])
+        elif blocks and blocks[-1] and stripped and not line.startswith(("[", "==>")) \
+                and not _NOISE.match(stripped):
+            blocks[-1].append(stripped)
+        elif blocks and not stripped:
+            blocks.append([])  # a blank line ends the block
+    return [" ".join(b) for b in blocks if b]
+
+
+def lint_findings(stdout: str) -> list[str]:
+    """helm lint's ``[ERROR]``/``[WARNING]`` findings (template, object and reason), one line each."""
+    return _blocks(stdout, _FINDING)
 
 
 def helm_error(action: str, target: str, returncode: int, stderr: str, stdout: str = "") -> HelmError:
-    """Turn a failed helm run into our error: what failed plus helm's own findings, and a hint from the table."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.lower().startswith("error")]
-    cause = (errors[-1] if errors else (lines[-1] if lines else f"helm exited {returncode}"))
-    cause = re.sub(r"^error:\s*", "", cause, flags=re.I)
-    # `helm lint` puts its findings on stdout and only a count on stderr
-    findings = [ln.strip() for ln in stdout.splitlines() if _FINDING.match(ln)]
-    # a schema refusal lists each violation on its own "- at '/path': rule" line below the headline
-    violations = [ln.strip().lstrip("- ") for ln in lines if ln.startswith("- at ")]
-    if violations:
-        cause = f"{cause.rstrip(':')}: " + "; ".join(violations)
+    """Turn a failed helm run into our error: what failed in helm's own words, plus a hint from the table.
+
+    The cause is helm's last ``Error:`` block (continuation lines included: a render error names the template
+    and line on the first line and the reason below it). ``helm lint`` prints its findings on stdout and only a
+    count on stderr: then the findings are the cause.
+    """
+    errors = [re.sub(r"^error:\s*", "", block, flags=re.I) for block in _blocks(stderr, re.compile(r"^error\b", re.I))]
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip() and not _NOISE.match(ln.strip())]
+    cause = errors[-1] if errors else (lines[-1] if lines else f"helm exited {returncode}")
+    findings = lint_findings(stdout)
     if findings:
         cause = "; ".join(findings)
         stderr = f"{stderr}\n{stdout}"
@@ -230,6 +254,7 @@ class Helm:
 
     def lint(self, chart: Path, *, strict: bool = True, values: Mapping[str, Any] | None = None,
              kube_version: str | None = None) -> str:
+        """`helm lint`; ``kube_version`` is the cluster version its deprecation checks assume (default: helm's)."""
         args: list[Any] = ["lint", chart]
         if strict:
             args.append("--strict")

@@ -1,4 +1,9 @@
-"""Group objects into components and parameterize each with conventional values keys (rules per kind).
+"""Group objects into components and parameterize each with conventional values keys, by a table of kind rules.
+
+``KIND_RULES`` holds one ``KindRule`` per kind chartify parameterizes: how an object of the kind finds its component
+(``Join``), the values key it gets there, and the function that turns its fields into parameters. A kind without a
+rule is carried verbatim (cleaned) in a shared template. To teach chartify a kind: one entry in ``KIND_RULES`` (and
+its function, written against ``Fields``), and one test in tests/chartify/test_params.py.
 
 Keys follow `helm create` / Bitnami per component: ``<component>.image.{registry,repository,tag,digest,pullPolicy}``,
 ``replicaCount``, ``resources``, ``env``, ``service.{type,ports}``, ``ingress.{enabled,className,...}``,
@@ -15,8 +20,8 @@ import binascii
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from enum import Enum
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from toolkit.chartify import schema as schemas
 from toolkit.chartify.model import Emit, Expr, Model, Param, Ref, TemplateFile, copy_tree
@@ -24,7 +29,8 @@ from toolkit.chartify.read import SourceObject
 from toolkit.objects import object_id
 from toolkit.errors import InputError
 
-__all__ = ["WORKLOAD_KINDS", "build_model", "camel", "image_parts", "pod_spec_path"]
+__all__ = ["KIND_RULES", "WORKLOAD_KINDS", "Fields", "Join", "KindRule", "build_model", "camel", "image_parts",
+           "pod_spec_path"]
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +163,25 @@ def parse_field(obj: dict[str, Any], text: str) -> Path:
     return tuple(path)
 
 
-# -- components -----------------------------------------------------------------------------------------------
+# -- objects and components ------------------------------------------------------------------------------------
 
-@dataclass
-class _Component:
-    key: str
-    objects: list[dict[str, Any]]
+class Item:
+    """One object on its way into the chart, and what chartify decided about it (identity, not value, equality)."""
+
+    __slots__ = ("obj", "id", "kind", "namespace", "name", "component", "filename", "condition")
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.obj = obj  # the tree the template is made of: parameterized fields become Expr nodes
+        self.id = object_id(obj)  # taken before any field (even metadata.name) becomes an expression
+        self.kind: str = obj["kind"]
+        self.namespace = _ns(obj)
+        self.name = _name(obj)
+        self.component: str | None = None  # the values key of the component it joined; None: shared, verbatim
+        self.filename = ""  # its template file
+        self.condition: Expr | None = None  # the template renders only when this is true
+
+    def __repr__(self) -> str:
+        return f"Item({self.id}, component={self.component!r})"
 
 
 def _pod_labels(obj: dict[str, Any]) -> dict[str, Any]:
@@ -217,115 +236,160 @@ def _pod_refs(pod: dict[str, Any]) -> Iterable[tuple[str, str]]:
                         yield kind, vf[key].get("name")
 
 
-def group_components(objects: Sequence[dict[str, Any]],
-                     warnings: list[str] | None = None) -> tuple[list[_Component], list[dict[str, Any]]]:
-    """Workloads lead components; Services, HPAs, Ingresses and what pods use join them; the rest stays shared."""
-    warnings = warnings if warnings is not None else []
-    components: dict[str, _Component] = {}
-    owner: dict[int, str] = {}
-    by_ref: dict[tuple[str, str, str], dict[str, Any]] = {(o["kind"], _ns(o), _name(o)): o for o in objects}
+def _ingress_backends(obj: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    yield "Service", _get(obj, ("spec", "defaultBackend", "service", "name"))
+    for rule in _get(obj, ("spec", "rules")) or ():
+        for p in _get(rule, ("http", "paths")) or ():
+            yield "Service", _get(p, ("backend", "service", "name"))
 
-    def new_component(obj: dict[str, Any]) -> str:
-        key = camel(_name(obj))
-        if key in components:
-            return key  # same name, same app: an orphan joins the workload of its name
-        components[key] = _Component(key, [])
-        return key
 
-    def join(obj: dict[str, Any], key: str) -> None:
-        if id(obj) not in owner:
-            owner[id(obj)] = key
-            components[key].objects.append(obj)
+def _scale_target(obj: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    ref = _get(obj, ("spec", "scaleTargetRef")) or {}
+    yield ref.get("kind"), ref.get("name")
 
-    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
-    for wl in workloads:
-        key = camel(_name(wl))
+
+class Join(Enum):
+    """How an object finds its component; components form in this order, objects in source order within each."""
+
+    LEADS = "leads a component of its own"  # a workload
+    USED_BY_PODS = "joins the workload whose pods use it"  # else it leads a component of its own
+    SELECTS_PODS = "joins the workload whose pod labels its selector matches"  # else its own
+    TARGETS = "joins the component of the object it names"  # else its own
+
+
+Rule = Callable[["Fields", tuple[str, ...]], "Expr | None"]
+
+
+class KindRule(NamedTuple):
+    """What chartify does with one kind: the component it joins, the values key it gets, its parameters."""
+
+    kind: str
+    join: Join
+    params: Rule  # binds fields to values under the slot; returns the condition the template renders under
+    slot: str | None = None  # its key in the component; None: the component's top level (a workload)
+    plural: str | None = None  # the key when the component has several, each below it by name; None: same key
+    selector: Path = ()  # Join.SELECTS_PODS: where its label selector is
+    targets: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]] = lambda _obj: ()  # Join.TARGETS: (kind, name)s
+    first: bool = False  # parameterized before every other kind (Secrets: pods refer to their names)
+
+
+def _components(items: Sequence[Item], rules: dict[str, KindRule], warnings: list[str]) -> dict[str, list[Item]]:
+    """Put each item with a rule into a component (``Item.component``); the rest stay shared."""
+    components: dict[str, list[Item]] = {}
+    by_ref = {(i.kind, i.namespace, i.name): i for i in items}
+
+    def join(item: Item, key: str) -> None:
+        if item.component is None:
+            item.component = key
+            components[key].append(item)
+
+    def own(item: Item) -> None:
+        key = camel(item.name)
+        components.setdefault(key, [])  # same name, same app: an orphan joins the component of its name
+        join(item, key)
+
+    workloads = [i for i in items if i.kind in rules and rules[i.kind].join is Join.LEADS]
+    for item in workloads:
+        key = camel(item.name)
         if key in components:
             suffix = 2
             while f"{key}{suffix}" in components:
                 suffix += 1
-            warnings.append(f"values key collision: {object_id(wl)} maps to {key!r}, already taken by "
-                            f"{object_id(components[key].objects[0])}; it gets {key}{suffix!s} instead "
+            warnings.append(f"values key collision: {item.id} maps to {key!r}, already taken by "
+                            f"{components[key][0].id}; it gets {key}{suffix!s} instead "
                             "(rename it with an overrides file)")
             key = f"{key}{suffix}"
-        components[key] = _Component(key, [])
-        join(wl, key)
-    for wl in workloads:
-        key = owner[id(wl)]
-        pod = _get(wl, _POD_SPEC[wl["kind"]])
-        for kind, name in _pod_refs(pod):
-            ref = by_ref.get((kind, _ns(wl), name))
-            if ref is not None:
-                join(ref, key)
-    services = [o for o in objects if o["kind"] == "Service"]
-    # workloads by (namespace, one pod label): a Service only checks the workloads sharing its first selector pair
-    by_label: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for wl in workloads:
-        for k, v in _pod_labels(wl).items():
-            by_label.setdefault((_ns(wl), k, str(v)), []).append(wl)
-    for svc in services:
-        selector = _get(svc, ("spec", "selector"))
-        target = None
-        if isinstance(selector, dict) and selector:
-            first_key, first_value = next(iter(selector.items()))
-            for wl in by_label.get((_ns(svc), first_key, str(first_value)), ()):
-                labels = _pod_labels(wl)
-                if all(labels.get(k) == v for k, v in selector.items()):
-                    target = owner[id(wl)]
-                    break
-        join(svc, target or new_component(svc))
-    svc_owner = {(_ns(s), _name(s)): owner[id(s)] for s in services}
-    for obj in objects:
-        kind = obj["kind"]
-        if kind == "HorizontalPodAutoscaler":
-            ref = _get(obj, ("spec", "scaleTargetRef")) or {}
-            target = by_ref.get((ref.get("kind"), _ns(obj), ref.get("name")))
-            join(obj, owner[id(target)] if target is not None and id(target) in owner else new_component(obj))
-        elif kind == "Ingress":
-            names = [_get(obj, ("spec", "defaultBackend", "service", "name"))]
-            for rule in _get(obj, ("spec", "rules")) or ():
-                for p in _get(rule, ("http", "paths")) or ():
-                    names.append(_get(p, ("backend", "service", "name")))
-            target = next((svc_owner[(_ns(obj), n)] for n in names if (_ns(obj), n) in svc_owner), None)
-            join(obj, target or new_component(obj))
-    for obj in objects:
-        if id(obj) not in owner and obj["kind"] in ("ConfigMap", "Secret", "PersistentVolumeClaim",
-                                                    "ServiceAccount"):
-            join(obj, new_component(obj))
-    shared = [o for o in objects if id(o) not in owner]
-    return [c for c in components.values() if c.objects], shared
+        components[key] = []
+        join(item, key)
+    for item in workloads:
+        for kind, name in _pod_refs(_get(item.obj, _POD_SPEC[item.kind])):
+            used = by_ref.get((kind, item.namespace, name))
+            if used is not None and kind in rules and rules[kind].join is Join.USED_BY_PODS:
+                join(used, item.component)
+    # workloads by (namespace, one pod label): a selector only checks the workloads sharing its first pair
+    by_label: dict[tuple[str, str, str], list[Item]] = {}
+    for item in workloads:
+        for k, v in _pod_labels(item.obj).items():
+            by_label.setdefault((item.namespace, k, str(v)), []).append(item)
+    for join_kind in (Join.SELECTS_PODS, Join.TARGETS):
+        for item in items:
+            rule = rules.get(item.kind)
+            if rule is None or rule.join is not join_kind:
+                continue
+            if join_kind is Join.SELECTS_PODS:
+                found = _selected(item, rule, by_label)
+            else:
+                named = (by_ref.get((kind, item.namespace, name)) for kind, name in rule.targets(item.obj))
+                found = next((target.component for target in named if target and target.component), None)
+            if found:
+                join(item, found)
+            else:
+                own(item)
+    for item in items:
+        if item.component is None and item.kind in rules and rules[item.kind].join is Join.USED_BY_PODS:
+            own(item)
+    return {key: members for key, members in components.items() if members}
 
 
-# -- the builder ----------------------------------------------------------------------------------------------
+def _selected(item: Item, rule: KindRule, by_label: dict[tuple[str, str, str], list[Item]]) -> str | None:
+    selector = _get(item.obj, rule.selector)
+    if not isinstance(selector, dict) or not selector:
+        return None
+    first_key, first_value = next(iter(selector.items()))
+    for workload in by_label.get((item.namespace, first_key, str(first_value)), ()):
+        labels = _pod_labels(workload.obj)
+        if all(labels.get(k) == v for k, v in selector.items()):
+            return workload.component
+    return None
+
+
+# -- parameters -----------------------------------------------------------------------------------------------
 
 class _Builder:
-    def __init__(self, model: Model, namespace: str | None) -> None:
+    """The chart model being built, and what crosses objects (Secret names that pods refer to)."""
+
+    def __init__(self, model: Model) -> None:
         self.model = model
-        self.namespace = namespace
-        self.current: dict[str, Any] = {}
-        self.current_id = ""
+        self.secrets: dict[tuple[str, str], tuple[str, ...]] = {}  # (namespace, name) → its existingSecret path
+
+
+class Fields(NamedTuple):
+    """One object's fields as the rules see them: bind a field to a value, offer an unset one, or rewrite it."""
+
+    builder: _Builder
+    item: Item
+    alone: bool = True  # the only object of its kind in its component
+
+    @property
+    def model(self) -> Model:
+        return self.builder.model
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        return self.item.obj
 
     # values ------------------------------------------------------------------------------------------------
 
     def param(self, path: tuple[str, ...], default: Any, description: str, schema: dict[str, Any] | None = None,
               *, share: bool = False) -> tuple[str, ...]:
         """Register a parameter; a clash with a different value is reported and resolved with a suffix."""
-        existing = self.model.params.get(path)
+        params = self.model.params
+        existing = params.get(path)
         if existing is not None:
             if share and existing.default == default:
                 return path
             base, n = path, 2
-            while path in self.model.params or self._prefix_taken(path):
+            while path in params or self._prefix_taken(path):
                 path = base[:-1] + (f"{base[-1]}{n}",)
                 n += 1
             self.model.warnings.append(
                 f"values key collision: {'.'.join(base)} already feeds {', '.join(existing.feeds) or 'another object'}; "
-                f"{self.current_id} gets {'.'.join(path)} instead (rename it with an overrides file)")
+                f"{self.item.id} gets {'.'.join(path)} instead (rename it with an overrides file)")
         elif self._prefix_taken(path):
-            raise InputError(f"unable to parameterize {self.current_id}: values key {'.'.join(path)} is inside "
+            raise InputError(f"unable to parameterize {self.item.id}: values key {'.'.join(path)} is inside "
                              "another parameter")
-        self.model.params[path] = Param(path, copy_tree(default), description,
-                                        schema if schema is not None else schemas.infer(default))
+        params[path] = Param(path, copy_tree(default), description,
+                             schema if schema is not None else schemas.infer(default))
         return path
 
     def _prefix_taken(self, path: tuple[str, ...]) -> bool:
@@ -333,15 +397,15 @@ class _Builder:
 
     def feed(self, path: tuple[str, ...], field: Path) -> None:
         feeds = self.model.params[path].feeds
-        if not feeds or feeds[-1] != self.current_id:
-            feeds.append(self.current_id)
+        if not feeds or feeds[-1] != self.item.id:
+            feeds.append(self.item.id)
 
     # templates ---------------------------------------------------------------------------------------------
 
     def bind(self, field: Path, path: tuple[str, ...], description: str, schema: dict[str, Any] | None = None,
              *, emit: Emit | None = None, share: bool = False) -> tuple[str, ...] | None:
         """Expose the object's field at ``field`` as the value at ``path``; returns the final path or None."""
-        obj = self.current
+        obj = self.obj
         if not _has(obj, field):
             return None
         value = _get(obj, field)
@@ -359,9 +423,9 @@ class _Builder:
     def offer(self, field: Path, path: tuple[str, ...], description: str, empty: Any,
               schema: dict[str, Any] | None = None) -> tuple[str, ...] | None:
         """Bind the field if the source sets it; otherwise expose an empty value that adds it when set."""
-        if _has(self.current, field):
+        if _has(self.obj, field):
             return self.bind(field, path, description, schema)
-        parent = _get(self.current, field[:-1])
+        parent = _get(self.obj, field[:-1])
         if not isinstance(parent, dict) or path in self.model.params or self._prefix_taken(path):
             return None
         path = self.param(path, empty, description + " (unset in the source)", schema)
@@ -370,23 +434,19 @@ class _Builder:
         return path
 
     def _set(self, field: Path, node: Any) -> None:
-        parent = _get(self.current, field[:-1])
+        parent = _get(self.obj, field[:-1])
         parent[field[-1]] = node
 
     def expr(self, field: Path, text: str, refs: tuple[Ref, ...] = (), emit: Emit = Emit.JSON) -> None:
-        self._set(field, Expr(text, refs, emit, original=_get(self.current, field)))
+        self._set(field, Expr(text, refs, emit, original=_get(self.obj, field)))
 
 
 # -- per-kind rules -------------------------------------------------------------------------------------------
 
-def _slot(kind_objects: list[dict[str, Any]], obj: dict[str, Any], single: str, multi: str) -> tuple[str, ...]:
-    return (single,) if len(kind_objects) == 1 else (multi, camel(_name(obj)))
-
-
-def _container_rules(b: _Builder, comp: str, prefix: tuple[str, ...], field: Path, ctr: dict[str, Any],
+def _container_rules(f: Fields, comp: str, prefix: tuple[str, ...], field: Path, ctr: dict[str, Any],
                      cname: str) -> None:
     image = ctr.get("image")
-    where = f"{b.current_id} field {field_name(field + ('image',))}"
+    where = f"{f.item.id} field {field_name(field + ('image',))}"
     if not isinstance(image, str) or not image or any(ch.isspace() for ch in image):
         raise InputError(f"unable to parameterize {where}: the image must be a non-empty reference without spaces,"
                          f" got {image!r}", hint="set a valid image such as registry.example.com/app:1.0")
@@ -398,16 +458,16 @@ def _container_rules(b: _Builder, comp: str, prefix: tuple[str, ...], field: Pat
                          hint="fix the image reference, or drop the @digest part")
     if isinstance(ctr.get("imagePullPolicy"), str):
         parts = {**parts, "pullPolicy": ctr["imagePullPolicy"]}
-    ipath = b.param(prefix + ("image",), parts,
+    ipath = f.param(prefix + ("image",), parts,
                     f"Image of container {cname}: registry/repository:tag@digest", schemas.image(parts))
-    b.expr(field + ("image",), f'include "{b.model.name}.image" {{0}} | toJson', (Ref(ipath),))
-    b.feed(ipath, field + ("image",))
+    f.expr(field + ("image",), f'include "{f.model.name}.image" {{0}} | toJson', (Ref(ipath),))
+    f.feed(ipath, field + ("image",))
     if "pullPolicy" in parts:
-        b.expr(field + ("imagePullPolicy",), 'index {0} "pullPolicy" | toJson', (Ref(ipath),))
-        b.feed(ipath, field + ("imagePullPolicy",))
-    b.offer(field + ("resources",), prefix + ("resources",), f"Resource requests and limits of container {cname}",
+        f.expr(field + ("imagePullPolicy",), 'index {0} "pullPolicy" | toJson', (Ref(ipath),))
+        f.feed(ipath, field + ("imagePullPolicy",))
+    f.offer(field + ("resources",), prefix + ("resources",), f"Resource requests and limits of container {cname}",
             {}, schemas.resources(ctr.get("resources")))
-    b.offer(field + ("securityContext",), prefix + ("securityContext",), f"Security context of container {cname}",
+    f.offer(field + ("securityContext",), prefix + ("securityContext",), f"Security context of container {cname}",
             {})
     env = ctr.get("env")
     if isinstance(env, list):
@@ -416,113 +476,128 @@ def _container_rules(b: _Builder, comp: str, prefix: tuple[str, ...], field: Pat
         names = Counter(e.get("name") for e in env if isinstance(e, dict))
         plain = {k: v for k, v in plain.items() if names[k] == 1}
         if plain:
-            epath = b.param(prefix + ("env",), plain, f"Environment variables of container {cname} (name: value)",
+            epath = f.param(prefix + ("env",), plain, f"Environment variables of container {cname} (name: value)",
                             schemas.env(plain))
             for i, e in enumerate(env):
                 if isinstance(e, dict) and e.get("name") in plain and not isinstance(e.get("value"), Expr):
-                    b.expr(field + ("env", i, "value"), f'index {{0}} {schemas.go_string(e["name"])} | toJson',
+                    f.expr(field + ("env", i, "value"), f'index {{0}} {schemas.go_string(e["name"])} | toJson',
                            (Ref(epath),))
-                    b.feed(epath, field + ("env", i, "value"))
+                    f.feed(epath, field + ("env", i, "value"))
 
 
-def _workload_rules(b: _Builder, comp: str, obj: dict[str, Any]) -> None:
-    kind = obj["kind"]
+def _workload(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    """A workload leads its component: its parameters sit at the component's top (replicaCount, image...)."""
+    obj, kind, comp = f.obj, f.item.kind, slot[0]
     spec_path = _POD_SPEC[kind]
     if kind in ("Deployment", "StatefulSet"):
-        b.bind(("spec", "replicas"), (comp, "replicaCount"), "Number of pod replicas", schemas.REPLICAS)
+        f.bind(("spec", "replicas"), (comp, "replicaCount"), "Number of pod replicas", schemas.REPLICAS)
     pod = _get(obj, spec_path)
     if not isinstance(pod, dict):
-        raise InputError(f"unable to parameterize {b.current_id}: field {field_name(spec_path)} is missing")
+        raise InputError(f"unable to parameterize {f.item.id}: field {field_name(spec_path)} is missing")
     tmeta = spec_path[:-1] + ("metadata",)
-    b.offer(tmeta + ("annotations",), (comp, "podAnnotations"), "Annotations on the pods", {})
-    b.offer(spec_path + ("securityContext",), (comp, "podSecurityContext"), "Security context of the pods", {})
+    f.offer(tmeta + ("annotations",), (comp, "podAnnotations"), "Annotations on the pods", {})
+    f.offer(spec_path + ("securityContext",), (comp, "podSecurityContext"), "Security context of the pods", {})
     for key, desc, empty in (("nodeSelector", "Node labels the pods must match", {}),
                              ("tolerations", "Pod tolerations", []), ("affinity", "Pod affinity rules", {})):
-        b.offer(spec_path + (key,), (comp, key), desc, empty)
-    b.bind(spec_path + ("priorityClassName",), (comp, "priorityClassName"), "Priority class of the pods")
-    b.offer(spec_path + ("imagePullSecrets",), (comp, "imagePullSecrets"), "Secrets for pulling images", [])
+        f.offer(spec_path + (key,), (comp, key), desc, empty)
+    f.bind(spec_path + ("priorityClassName",), (comp, "priorityClassName"), "Priority class of the pods")
+    f.offer(spec_path + ("imagePullSecrets",), (comp, "imagePullSecrets"), "Secrets for pulling images", [])
     if isinstance(pod.get("serviceAccountName"), str):
-        b.model.groups.setdefault((comp, "serviceAccount"), "ServiceAccount of the pods")
-        b.bind(spec_path + ("serviceAccountName",), (comp, "serviceAccount", "name"),
+        f.model.groups.setdefault((comp, "serviceAccount"), "ServiceAccount of the pods")
+        f.bind(spec_path + ("serviceAccountName",), (comp, "serviceAccount", "name"),
                "ServiceAccount the pods run as", {"type": "string"}, share=True)
     containers = pod.get("containers") or []
     if not isinstance(containers, list) or not containers:
-        raise InputError(f"unable to parameterize {b.current_id}: field {field_name(spec_path + ('containers',))} "
+        raise InputError(f"unable to parameterize {f.item.id}: field {field_name(spec_path + ('containers',))} "
                          "must list at least one container")
     for group in ("containers", "initContainers"):
         for i, ctr in enumerate(pod.get(group) or ()):
             if not isinstance(ctr, dict):
-                raise InputError(f"unable to parameterize {b.current_id}: field "
+                raise InputError(f"unable to parameterize {f.item.id}: field "
                                  f"{field_name(spec_path + (group, i))} must be a mapping")
             cname = str(ctr.get("name") or i)
             if group == "containers" and i == 0:
                 prefix: tuple[str, ...] = (comp,)
             else:
                 prefix = (comp, "sidecars" if group == "containers" else "initContainers", camel(cname))
-                b.model.groups.setdefault(prefix[:2], "Sidecar containers, by name" if group == "containers"
+                f.model.groups.setdefault(prefix[:2], "Sidecar containers, by name" if group == "containers"
                                           else "Init containers, by name")
-                b.model.groups[prefix] = f"Container {cname}"
-            _container_rules(b, comp, prefix, spec_path + (group, i), ctr, cname)
+                f.model.groups[prefix] = f"Container {cname}"
+            _container_rules(f, comp, prefix, spec_path + (group, i), ctr, cname)
     claims = _get(obj, ("spec", "volumeClaimTemplates")) or []
     for i, claim in enumerate(claims):
         slot = (comp, "persistence") if len(claims) == 1 else (comp, "persistence", camel(_name(claim)))
         base = ("spec", "volumeClaimTemplates", i, "spec")
-        b.bind(base + ("resources", "requests", "storage"), slot + ("size",), "Size of the volume",
+        f.bind(base + ("resources", "requests", "storage"), slot + ("size",), "Size of the volume",
                schemas.QUANTITY)
-        b.bind(base + ("storageClassName",), slot + ("storageClass",), "StorageClass of the volume",
+        f.bind(base + ("storageClassName",), slot + ("storageClass",), "StorageClass of the volume",
                schemas.nullable_string(_get(claim, ("spec", "storageClassName"))))
-
-
-def _service_rules(b: _Builder, slot: tuple[str, ...], obj: dict[str, Any]) -> None:
-    b.model.groups[slot] = f"Service {_name(obj)}"
-    b.bind(("spec", "type"), slot + ("type",), "Service type", schemas.SERVICE_TYPE)
-    b.bind(("spec", "ports"), slot + ("ports",), "Service ports", schemas.service_ports())
-    b.bind(("metadata", "annotations"), slot + ("annotations",), "Annotations on the Service")
-    b.bind(("spec", "loadBalancerIP"), slot + ("loadBalancerIP",), "Load balancer IP")
-
-
-def _ingress_rules(b: _Builder, slot: tuple[str, ...], obj: dict[str, Any]) -> TemplateFile | None:
-    b.model.groups[slot] = f"Ingress {_name(obj)}"
-    b.param(slot + ("enabled",), True, "Create the Ingress", {"type": "boolean"})
-    b.bind(("spec", "ingressClassName"), slot + ("className",), "IngressClass name",
-           schemas.nullable_string(_get(obj, ("spec", "ingressClassName"))))
-    b.bind(("metadata", "annotations"), slot + ("annotations",), "Annotations on the Ingress")
-    b.bind(("spec", "rules"), slot + ("rules",), "Ingress rules: hosts and their paths")
-    b.bind(("spec", "tls"), slot + ("tls",), "TLS hosts and their certificate Secrets")
     return None
 
 
-def _hpa_rules(b: _Builder, slot: tuple[str, ...], obj: dict[str, Any]) -> None:
-    b.model.groups[slot] = f"HorizontalPodAutoscaler {_name(obj)}"
-    b.param(slot + ("enabled",), True, "Create the HorizontalPodAutoscaler", {"type": "boolean"})
-    b.bind(("spec", "minReplicas"), slot + ("minReplicas",), "Minimum replicas", schemas.REPLICAS)
-    b.bind(("spec", "maxReplicas"), slot + ("maxReplicas",), "Maximum replicas", schemas.REPLICAS)
-    b.bind(("spec", "metrics"), slot + ("metrics",), "Metrics the autoscaler follows")
-    b.bind(("spec", "behavior"), slot + ("behavior",), "Scaling behavior")
+def _service(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    f.model.groups[slot] = f"Service {f.item.name}"
+    f.bind(("spec", "type"), slot + ("type",), "Service type", schemas.SERVICE_TYPE)
+    f.bind(("spec", "ports"), slot + ("ports",), "Service ports", schemas.service_ports())
+    f.bind(("metadata", "annotations"), slot + ("annotations",), "Annotations on the Service")
+    f.bind(("spec", "loadBalancerIP"), slot + ("loadBalancerIP",), "Load balancer IP")
+    return None
 
 
-def _pvc_rules(b: _Builder, slot: tuple[str, ...], obj: dict[str, Any]) -> None:
-    b.model.groups[slot] = f"PersistentVolumeClaim {_name(obj)}"
-    b.bind(("spec", "resources", "requests", "storage"), slot + ("size",), "Size of the volume", schemas.QUANTITY)
-    b.bind(("spec", "storageClassName"), slot + ("storageClass",), "StorageClass of the volume",
-           schemas.nullable_string(_get(obj, ("spec", "storageClassName"))))
-    b.bind(("spec", "accessModes"), slot + ("accessModes",), "Access modes of the volume")
+def _ingress(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    f.model.groups[slot] = f"Ingress {f.item.name}"
+    f.param(slot + ("enabled",), True, "Create the Ingress", {"type": "boolean"})
+    f.bind(("spec", "ingressClassName"), slot + ("className",), "IngressClass name",
+           schemas.nullable_string(_get(f.obj, ("spec", "ingressClassName"))))
+    f.bind(("metadata", "annotations"), slot + ("annotations",), "Annotations on the Ingress")
+    f.bind(("spec", "rules"), slot + ("rules",), "Ingress rules: hosts and their paths")
+    f.bind(("spec", "tls"), slot + ("tls",), "TLS hosts and their certificate Secrets")
+    return Expr("{0}", (Ref(slot + ("enabled",)),))
+
+
+def _autoscaler(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    f.model.groups[slot] = f"HorizontalPodAutoscaler {f.item.name}"
+    f.param(slot + ("enabled",), True, "Create the HorizontalPodAutoscaler", {"type": "boolean"})
+    f.bind(("spec", "minReplicas"), slot + ("minReplicas",), "Minimum replicas", schemas.REPLICAS)
+    f.bind(("spec", "maxReplicas"), slot + ("maxReplicas",), "Maximum replicas", schemas.REPLICAS)
+    f.bind(("spec", "metrics"), slot + ("metrics",), "Metrics the autoscaler follows")
+    f.bind(("spec", "behavior"), slot + ("behavior",), "Scaling behavior")
+    return Expr("{0}", (Ref(slot + ("enabled",)),))
+
+
+def _volume_claim(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    f.model.groups[slot] = f"PersistentVolumeClaim {f.item.name}"
+    f.bind(("spec", "resources", "requests", "storage"), slot + ("size",), "Size of the volume", schemas.QUANTITY)
+    f.bind(("spec", "storageClassName"), slot + ("storageClass",), "StorageClass of the volume",
+           schemas.nullable_string(_get(f.obj, ("spec", "storageClassName"))))
+    f.bind(("spec", "accessModes"), slot + ("accessModes",), "Access modes of the volume")
+    return None
+
+
+def _config_map(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    f.bind(("data",), slot, f"Data of ConfigMap {f.item.name} (key: file content)")
+    return None
+
+
+def _service_account(f: Fields, slot: tuple[str, ...]) -> Expr | None:
+    """Only a component's one ServiceAccount is parameterized: with several, which one `create` means is unclear."""
+    f.model.groups[slot] = f"ServiceAccount {f.item.name}"
+    if not f.alone:
+        return None
+    f.param(slot + ("create",), True, "Create the ServiceAccount", {"type": "boolean"})
+    f.bind(("metadata", "name"), slot + ("name",), "ServiceAccount the pods run as", {"type": "string"}, share=True)
+    f.bind(("metadata", "annotations"), slot + ("annotations",), "Annotations on the ServiceAccount")
+    return Expr("{0}", (Ref(slot + ("create",)),))
 
 
 # -- secrets --------------------------------------------------------------------------------------------------
 
-@dataclass
-class _SecretSlot:
-    name: str
-    namespace: str
-    existing: tuple[str, ...]
-
-
-def _secret_template(b: _Builder, slot: tuple[str, ...], obj: dict[str, Any]) -> Expr:
+def _secret(f: Fields, slot: tuple[str, ...]) -> Expr | None:
     """Secret data becomes required values; the object renders only when existingSecret is empty."""
-    b.model.groups[slot] = f"Secret {_name(obj)}: the chart carries no secret data"
-    existing = b.param(slot + ("existingSecret",), _name(obj),
-                       f"Name of an existing Secret to use instead of creating {_name(obj)}; empty creates it from "
+    obj, name = f.obj, f.item.name
+    f.model.groups[slot] = f"Secret {name}: the chart carries no secret data"
+    existing = f.param(slot + ("existingSecret",), name,
+                       f"Name of an existing Secret to use instead of creating {name}; empty creates it from "
                        f"{'.'.join(slot)}.values", {"type": "string"})
     values_path = slot + ("values",)
     keys: dict[str, Any] = {}
@@ -544,10 +619,11 @@ def _secret_template(b: _Builder, slot: tuple[str, ...], obj: dict[str, Any]) ->
             ref = "(index {0} " + schemas.go_string(key) + ")"
             text = f"required {schemas.go_string(msg)} {ref}" + (" | b64enc" if is_b64 and plain else "") + \
                    " | toJson"
-            b.current[section][key] = Expr(text, (Ref(values_path),), original="<secret>")
-    b.param(values_path, keys, f"Data of Secret {_name(obj)} when existingSecret is empty "
+            obj[section][key] = Expr(text, (Ref(values_path),), original="<secret>")
+    f.param(values_path, keys, f"Data of Secret {name} when existingSecret is empty "
             "(plain text; never commit real values)", schemas.secret_values(keys))
-    b.feed(values_path, ("data",))
+    f.feed(values_path, ("data",))
+    f.builder.secrets[(f.item.namespace, name)] = existing
     return Expr("not {0}", (Ref(existing),))
 
 
@@ -577,6 +653,20 @@ def _secret_ref_fields(obj: dict[str, Any]) -> Iterable[tuple[Path, str]]:
                         yield spec_path + (group, c, "env", k, "valueFrom", "secretKeyRef", "name"), ref["name"]
 
 
+#: one entry per kind chartify parameterizes (see the module docstring); any other kind is carried verbatim
+KIND_RULES: tuple[KindRule, ...] = (
+    *(KindRule(kind, Join.LEADS, _workload) for kind in WORKLOAD_KINDS),
+    KindRule("Secret", Join.USED_BY_PODS, _secret, "secret", "secrets", first=True),
+    KindRule("ConfigMap", Join.USED_BY_PODS, _config_map, "config", "configs"),
+    KindRule("PersistentVolumeClaim", Join.USED_BY_PODS, _volume_claim, "persistence", "volumes"),
+    KindRule("ServiceAccount", Join.USED_BY_PODS, _service_account, "serviceAccount"),
+    KindRule("Service", Join.SELECTS_PODS, _service, "service", "services", selector=("spec", "selector")),
+    KindRule("HorizontalPodAutoscaler", Join.TARGETS, _autoscaler, "autoscaling", "autoscalers",
+             targets=_scale_target),
+    KindRule("Ingress", Join.TARGETS, _ingress, "ingress", "ingresses", targets=_ingress_backends),
+)
+
+
 # -- entry point ----------------------------------------------------------------------------------------------
 
 def main_namespace(objects: Sequence[dict[str, Any]]) -> str | None:
@@ -594,106 +684,90 @@ def _filename(base: str, used: set[str]) -> str:
     return name + ".yaml"
 
 
+def _slot(rule: KindRule, item: Item, peers: Sequence[Item]) -> tuple[str, ...]:
+    """Where an object's values go: the component, then the rule's key (by name when the component has several)."""
+    if rule.slot is None:
+        return (item.component,)
+    if len(peers) == 1 or rule.plural is None:
+        return (item.component, rule.slot)
+    return (item.component, rule.plural, camel(item.name))
+
+
 def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app_version: str | None,
-                standard_labels: bool = True) -> Model:
-    """Build the chart model: components, parameters with the source's values as defaults, object templates."""
-    plain = [copy_tree(o.obj) for o in objects]
+                standard_labels: bool = True, rules: Sequence[KindRule] = KIND_RULES) -> Model:
+    """Build the chart model: components, parameters with the source's values as defaults, object templates.
+
+    ``rules`` are the kind rules to apply (``KIND_RULES``); a kind without one is carried verbatim.
+    """
+    by_kind = {rule.kind: rule for rule in rules}
+    items = [Item(copy_tree(o.obj)) for o in objects]
+    plain = [i.obj for i in items]
     namespace = main_namespace(plain)
     warnings: list[str] = []
-    components, shared = group_components(plain, warnings)
-    # one template file per component (all its objects), one per shared object; names and ids are taken
-    # before parameterization turns fields (even metadata.name) into expressions
+    components = _components(items, by_kind, warnings)
+    # one template file per component (all its objects), one per shared object
     used: set[str] = set()
-    names: dict[int, tuple[str, str]] = {}
-    for comp in components:
-        filename = _filename(_name(comp.objects[0]), used)
-        names.update({id(o): (filename, object_id(o)) for o in comp.objects})
-    for obj in shared:
-        names[id(obj)] = (_filename(f"{obj['kind']}-{_name(obj)}", used), object_id(obj))
+    for members in components.values():
+        filename = _filename(members[0].name, used)
+        for item in members:
+            item.filename = filename
+    for item in items:
+        if item.component is None:
+            item.filename = _filename(f"{item.kind}-{item.name}", used)
     if app_version is None:
         app_version = _guess_app_version(plain)
     model = Model(name=name, version=version, app_version=app_version, namespace=namespace, warnings=warnings)
-    b = _Builder(model, namespace)
-    conditions: dict[int, Expr] = {}
-    secrets: dict[tuple[str, str], _SecretSlot] = {}
+    builder = _Builder(model)
 
-    # Secrets first: their names become expressions inside pod specs before pod fields are parameterized.
-    for comp in components:
-        comp_secrets = [o for o in comp.objects if o["kind"] == "Secret"]
-        for obj in comp_secrets:
-            b.current, b.current_id = obj, names[id(obj)][1]
-            slot = (comp.key,) + _slot(comp_secrets, obj, "secret", "secrets")
-            conditions[id(obj)] = _secret_template(b, slot, obj)
-            secrets[(_ns(obj), _name(obj))] = _SecretSlot(_name(obj), _ns(obj), slot + ("existingSecret",))
-    for obj in plain:
-        b.current, b.current_id = obj, names[id(obj)][1]
-        for field, secret_name in list(_secret_ref_fields(obj)):
-            found = secrets.get((_ns(obj), secret_name))
-            if found:
-                b.expr(field, f"{{0}} | default {schemas.go_string(secret_name)} | toJson", (Ref(found.existing),))
-                b.feed(found.existing, field)
+    def parameterize(first: bool) -> None:
+        for key, members in components.items():
+            if not first:
+                model.components[key] = [i.id for i in members]
+                model.groups[(key,)] = "Component " + ", ".join(i.id for i in members)
+            for item in members:
+                rule = by_kind[item.kind]
+                if rule.first is first:
+                    peers = [i for i in members if i.kind == item.kind]
+                    fields = Fields(builder, item, alone=len(peers) == 1)
+                    item.condition = rule.params(fields, _slot(rule, item, peers))
 
-    for comp in components:
-        model.components[comp.key] = [names[id(o)][1] for o in comp.objects]
-        model.groups[(comp.key,)] = "Component " + ", ".join(names[id(o)][1] for o in comp.objects)
-        by_kind: dict[str, list[dict[str, Any]]] = {}
-        for obj in comp.objects:
-            by_kind.setdefault(obj["kind"], []).append(obj)
-        for obj in comp.objects:
-            b.current, b.current_id = obj, names[id(obj)][1]
-            kind = obj["kind"]
-            peers = by_kind[kind]
-            if kind in WORKLOAD_KINDS:
-                _workload_rules(b, comp.key, obj)
-            elif kind == "Service":
-                _service_rules(b, (comp.key,) + _slot(peers, obj, "service", "services"), obj)
-            elif kind == "Ingress":
-                slot = (comp.key,) + _slot(peers, obj, "ingress", "ingresses")
-                _ingress_rules(b, slot, obj)
-                conditions[id(obj)] = Expr("{0}", (Ref(slot + ("enabled",)),))
-            elif kind == "HorizontalPodAutoscaler":
-                slot = (comp.key,) + _slot(peers, obj, "autoscaling", "autoscalers")
-                _hpa_rules(b, slot, obj)
-                conditions[id(obj)] = Expr("{0}", (Ref(slot + ("enabled",)),))
-            elif kind == "ConfigMap":
-                slot = (comp.key,) + _slot(peers, obj, "config", "configs")
-                b.bind(("data",), slot, f"Data of ConfigMap {_name(obj)} (key: file content)")
-            elif kind == "PersistentVolumeClaim":
-                _pvc_rules(b, (comp.key,) + _slot(peers, obj, "persistence", "volumes"), obj)
-            elif kind == "ServiceAccount":
-                slot = (comp.key, "serviceAccount")
-                b.model.groups[slot] = f"ServiceAccount {_name(obj)}"
-                if len(peers) == 1:
-                    b.param(slot + ("create",), True, "Create the ServiceAccount", {"type": "boolean"})
-                    conditions[id(obj)] = Expr("{0}", (Ref(slot + ("create",)),))
-                    b.bind(("metadata", "name"), slot + ("name",), "ServiceAccount the pods run as",
-                           {"type": "string"}, share=True)
-                    b.bind(("metadata", "annotations"), slot + ("annotations",), "Annotations on the ServiceAccount")
+    # Secrets first: their names become expressions inside pod specs before pod fields are parameterized
+    parameterize(first=True)
+    for item in items:
+        fields = Fields(builder, item)
+        for path, secret_name in list(_secret_ref_fields(item.obj)):
+            existing = builder.secrets.get((item.namespace, secret_name))
+            if existing:
+                fields.expr(path, f"{{0}} | default {schemas.go_string(secret_name)} | toJson", (Ref(existing),))
+                fields.feed(existing, path)
+    parameterize(first=False)
 
-    for obj in plain:
-        filename, oid = names[id(obj)]
-        b.current, b.current_id = obj, oid
-        _namespace_exprs(b, obj, namespace)
+    for item in items:
+        fields = Fields(builder, item)
+        _namespace_exprs(fields, namespace)
         if standard_labels:
-            _add_labels(b, obj, model)
-        model.templates.append(TemplateFile(filename, obj, oid, conditions.get(id(obj))))
-    order = {name: i for i, name in enumerate(dict.fromkeys(n for n, _ in names.values()))}
+            _add_labels(item.obj, model)
+        model.templates.append(TemplateFile(item.filename, item.obj, item.id, item.condition))
+    files = [members[0].filename for members in components.values()]
+    files += [i.filename for i in items if i.component is None]
+    order = {filename: i for i, filename in enumerate(files)}
     model.templates.sort(key=lambda tf: order[tf.filename])  # stable: source order within a file
+    shared = [i.id for i in items if i.component is None]
     if shared:
-        log.info("carried verbatim (no parameters): %s", ", ".join(names[id(o)][1] for o in shared))
+        log.info("carried verbatim (no parameters): %s", ", ".join(shared))
     return model
 
 
-def _namespace_exprs(b: _Builder, obj: dict[str, Any], namespace: str | None) -> None:
-    if namespace and _ns(obj) == namespace:
-        b.expr(("metadata", "namespace"), ".Release.Namespace | toJson")
-    if obj["kind"] in ("RoleBinding", "ClusterRoleBinding"):
-        for i, subject in enumerate(obj.get("subjects") or ()):
+def _namespace_exprs(f: Fields, namespace: str | None) -> None:
+    if namespace and f.item.namespace == namespace:
+        f.expr(("metadata", "namespace"), ".Release.Namespace | toJson")
+    if f.item.kind in ("RoleBinding", "ClusterRoleBinding"):
+        for i, subject in enumerate(f.obj.get("subjects") or ()):
             if isinstance(subject, dict) and subject.get("namespace") == namespace and namespace:
-                b.expr(("subjects", i, "namespace"), ".Release.Namespace | toJson")
+                f.expr(("subjects", i, "namespace"), ".Release.Namespace | toJson")
 
 
-def _add_labels(b: _Builder, obj: dict[str, Any], model: Model) -> None:
+def _add_labels(obj: dict[str, Any], model: Model) -> None:
     meta = obj["metadata"]
     labels = meta.get("labels")
     if labels is None:
@@ -721,4 +795,3 @@ def _guess_app_version(objects: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
-ResolveFn = Callable[[Ref], str]

@@ -1,8 +1,11 @@
-"""Read Kubernetes objects from files, directories, stdin or a live namespace, as plain dicts.
+"""Read Kubernetes objects from files, directories, kustomizations, stdin or a live namespace, as plain dicts.
 
 Every source yields the same thing, a list of ``SourceObject`` (the object plus where it came from), so the live
-cluster is a second reader of the same objects, not a second pipeline. YAML goes through the one YAML 1.1 parser
-(``toolkit.objects``), as the API server reads it.
+cluster is a second reader of the same objects, not a second pipeline. A directory holding a kustomization
+(``kustomization.yaml``, ``kustomization.yml`` or ``Kustomization``) is built with kustomize, as ``kubectl apply
+-k`` would; any other directory is read file by file. List documents (``kind: List`` and typed lists such as
+``ConfigMapList``) are unwrapped. YAML goes through the one YAML 1.1 parser (``toolkit.objects``), as the API
+server reads it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from toolkit.errors import InputError
 from toolkit.objects import identity_key, load_documents, object_id
@@ -24,7 +27,9 @@ __all__ = [
     "CLUSTER_PREFIX",
     "MAX_FILE_BYTES",
     "ReadOptions",
+    "ReadResult",
     "SourceObject",
+    "read_app",
     "read_sources",
 ]
 
@@ -47,10 +52,13 @@ class ReadOptions:
     max_file_bytes: int = MAX_FILE_BYTES
     #: the namespace objects without one are assumed to live in (the release namespace when rendering)
     default_namespace: str | None = None
+    #: the kustomize binary for kustomization directories (default: CHARTKIT_KUSTOMIZE, PATH, kubectl kustomize)
+    kustomize: Path | None = None
+    #: the kustomize to use when none of those exists (the CLI passes the build ``chartkit up`` caches)
+    kustomize_fallback: Path | None = None
 
 
-@dataclass(frozen=True)
-class SourceObject:
+class SourceObject(NamedTuple):
     """One Kubernetes object and where it was read: ``origin`` is a path, ``-`` or ``cluster:NS``."""
 
     obj: dict[str, Any]
@@ -64,6 +72,14 @@ class SourceObject:
     @property
     def id(self) -> str:
         return object_id(self.obj)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """The objects read, and how each source was read (source → e.g. ``built with kustomize v5.8.2 (...)``)."""
+
+    objects: list[SourceObject]
+    how: dict[str, str]
 
 
 def _expand_paths(source: str) -> list[Path]:
@@ -120,8 +136,8 @@ def _read_stdin(stdin: Any, options: ReadOptions) -> str:
                          hint="pass Kubernetes manifests as YAML or JSON") from exc
 
 
-def _check_object(doc: Any, origin: str, index: int, item: int | None = None) -> None:
-    where = f'"{origin}" (document {index}' + (f", List item {item})" if item is not None else ")")
+def _check_object(doc: Any, origin: str, index: int, item: int | None = None, list_kind: str = "List") -> None:
+    where = f'"{origin}" (document {index}' + (f", {list_kind} item {item})" if item is not None else ")")
     if not isinstance(doc, dict):
         raise InputError(f"unable to use {where}: expected a Kubernetes object (a mapping), got "
                          f"{type(doc).__name__}", hint="each YAML document must be one object")
@@ -146,6 +162,29 @@ def _check_object(doc: Any, origin: str, index: int, item: int | None = None) ->
             raise InputError(f"unable to use {where}: {label} field metadata.{field} must be a mapping")
 
 
+def _list_items(doc: dict[str, Any]) -> list[Any] | None:
+    """The items of a list document (``kind: List`` or a typed ``ConfigMapList``, ``RoleBindingList``...), or None.
+
+    Like the API server and kubectl (apimachinery's unstructured list decoding), an item of a typed list that
+    has neither ``kind`` nor ``apiVersion`` is of the list's kind without ``List``, in the list's API version: the
+    API server itself returns typed lists that way.
+    """
+    kind = doc.get("kind")
+    if not (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+        return None
+    items = doc["items"]
+    if items is None:  # `items: null`, as kubectl prints an empty list
+        return []
+    if not isinstance(items, list):
+        return None
+    if kind != "List":
+        item_kind, api_version = kind[: -len("List")], doc.get("apiVersion")
+        items = [{"apiVersion": api_version, "kind": item_kind, **item}
+                 if isinstance(item, dict) and "kind" not in item and "apiVersion" not in item else item
+                 for item in items]
+    return items
+
+
 def _objects_from_docs(docs: Iterable[Any], origin: str) -> Iterator[SourceObject]:
     for index, doc in enumerate(docs):
         if doc is None:
@@ -155,9 +194,10 @@ def _objects_from_docs(docs: Iterable[Any], origin: str) -> Iterator[SourceObjec
             log.info("skipping %s (document %d): a %s configures a tool, it is not an object",
                      origin, index, doc.get("kind"))
             continue
-        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
-            for item_no, item in enumerate(doc["items"]):
-                _check_object(item, origin, index, item_no)
+        items = _list_items(doc) if isinstance(doc, dict) else None
+        if items is not None:
+            for item_no, item in enumerate(items):
+                _check_object(item, origin, index, item_no, doc["kind"])
                 yield SourceObject(item, origin, index)
             continue
         _check_object(doc, origin, index)
@@ -175,28 +215,57 @@ def _read_cluster(source: str, kube: Callable[[], Kube] | None) -> list[SourceOb
     return list(_objects_from_docs([{"kind": "List", "items": list(items)}], source))
 
 
-def read_sources(sources: Sequence[str], *, options: ReadOptions = ReadOptions(),
-                 stdin: io.TextIOBase | None = None, kube: Callable[[], Kube] | None = None) -> list[SourceObject]:
+def _read_kustomization(source: str, options: ReadOptions, kustomize: Any) -> tuple[list[SourceObject], str]:
+    """``kustomize build`` the directory; the objects it prints, and which kustomize built them."""
+    if kustomize is None:
+        from toolkit.adapters.kustomize import find_kustomize
+
+        kustomize = find_kustomize(options.kustomize, fallback=options.kustomize_fallback)
+    text = kustomize.build(Path(source))
+    origin = f"kustomize build {source}"
+    if len(text.encode()) > options.max_file_bytes:
+        raise InputError(f'unable to read "{origin}": its output exceeds the {options.max_file_bytes / 1e6:.1f} MB '
+                         "limit per manifest", hint="chartify the parts of the app separately")
+    return list(_objects_from_docs(load_documents(text, origin), origin)), f"built with {kustomize.label()}"
+
+
+def read_app(sources: Sequence[str], *, options: ReadOptions = ReadOptions(),
+             stdin: io.TextIOBase | None = None, kube: Callable[[], Kube] | None = None,
+             kustomize: Any = None) -> ReadResult:
     """Read every object from ``sources`` (files, directories, ``-``, ``cluster:NS[?selector]``), in order.
 
     Raises ``InputError`` for anything that is not a readable, well-formed object, for duplicates, and for input
     holding no object at all. ``kube`` gives the Kubernetes adapter for ``cluster:`` sources (made on first use:
-    files never need a cluster).
+    files never need a cluster); ``kustomize`` a ``toolkit.adapters.kustomize.Kustomize`` for kustomization
+    directories (default: found from ``options``).
     """
     if not sources:
         raise InputError("unable to read the app: no source given", hint="pass files, directories, - or cluster:NS")
     objects: list[SourceObject] = []
+    how: dict[str, str] = {}
     for source in sources:
         if source.startswith(CLUSTER_PREFIX):
             objects.extend(_read_cluster(source, kube))
+            how[source] = "read from the cluster"
             continue
         if source == "-":
             text = _read_stdin(stdin, options)
             objects.extend(_objects_from_docs(load_documents(text, "-"), "-"))
+            how[source] = "read from stdin"
             continue
-        for path in _expand_paths(source):
+        if Path(source).is_dir():
+            from toolkit.adapters.kustomize import kustomization_file
+
+            if kustomization_file(Path(source)) is not None:
+                built, how[source] = _read_kustomization(source, options, kustomize)
+                objects.extend(built)
+                continue
+        paths = _expand_paths(source)
+        for path in paths:
             text = _read_text(path, options)
             objects.extend(_objects_from_docs(load_documents(text, str(path)), str(path)))
+        how[source] = (f"read file by file ({len(paths)} file{'s' if len(paths) != 1 else ''}, no kustomization)"
+                       if Path(source).is_dir() else "read")
     if not objects:
         raise InputError(f"unable to read the app from {', '.join(sources)}: no Kubernetes object found",
                          hint="the input is empty or holds only comments and tool configuration")
@@ -209,4 +278,10 @@ def read_sources(sources: Sequence[str], *, options: ReadOptions = ReadOptions()
                              f"object at {first.where}", hint="pass each object once")
         seen[key] = item
     log.debug("read %d objects from %d sources", len(objects), len(sources))
-    return objects
+    return ReadResult(objects, how)
+
+
+def read_sources(sources: Sequence[str], *, options: ReadOptions = ReadOptions(),
+                 stdin: io.TextIOBase | None = None, kube: Any = None, kustomize: Any = None) -> list[SourceObject]:
+    """The objects of ``read_app`` alone."""
+    return read_app(sources, options=options, stdin=stdin, kube=kube, kustomize=kustomize).objects

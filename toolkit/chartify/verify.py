@@ -7,6 +7,9 @@ the number 1.2). Numbers compare by value (YAML ``1.0`` and ``1`` are the same J
 Secrets: with default values a chart refers to the existing Secret (``existingSecret`` is its name) and does not
 render it, so adoption leaves the live Secret untouched. verify counts such a Secret as reproduced only if a second
 render, with ``existingSecret: ""`` and the source's data passed as values on helm's stdin, recreates it exactly.
+
+A lint or render failure is a ``ChartifyError`` carrying helm's own findings (``[ERROR]``/``[WARNING]`` lines with
+template and object), never just helm's count of failed charts.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from toolkit.chartify.params import STANDARD_LABELS, main_namespace
 from toolkit.chartify.read import SourceObject
+from toolkit.errors import ChartifyError, HelmError
 from toolkit.objects import identity_key, load_documents, object_id, parse_manifest
 
 if TYPE_CHECKING:
@@ -50,6 +55,8 @@ class VerifyOptions:
     release: str | None = None
     namespace: str | None = None
     lint: bool = True
+    #: the Kubernetes version helm assumes (its capabilities and lint's deprecation checks); None: helm's own
+    kube_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,16 @@ def _merge(into: dict[str, Any], more: Mapping[str, Any]) -> None:
             into[key] = value
 
 
+@contextmanager
+def _helm_failure(chart: str, step: str) -> Iterator[None]:
+    """A failed helm step as one ChartifyError naming the chart, the step and helm's findings."""
+    try:
+        yield
+    except HelmError as exc:
+        cause = exc.message.partition('": ')[2] or exc.message  # helm's findings, after `unable to lint "<path>"`
+        raise ChartifyError(f'unable to verify chart "{chart}": {step} failed: {cause}', hint=exc.hint) from exc
+
+
 def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Helm,
                  options: VerifyOptions = VerifyOptions()) -> VerifyResult:
     """Lint, render with defaults, and compare with the cleaned ``source`` objects."""
@@ -180,8 +197,12 @@ def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Helm,
     release = options.release or str(chart_meta.get("name"))
     objects = [s.obj for s in source]
     namespace = options.namespace or main_namespace(objects) or "default"
-    lint_output = helm.lint(chart, strict=True) if options.lint else ""
-    rendered = parse_manifest(helm.template(chart, release=release, namespace=namespace), f"{chart} (rendered)")
+    name = str(chart_meta.get("name"))
+    with _helm_failure(name, "helm lint --strict"):
+        lint_output = helm.lint(chart, strict=True, kube_version=options.kube_version) if options.lint else ""
+    with _helm_failure(name, "helm template with default values"):
+        text = helm.template(chart, release=release, namespace=namespace, kube_version=options.kube_version)
+    rendered = parse_manifest(text, f"{chart} (rendered)")
     by_key = {identity_key(o): o for o in rendered}
 
     values = load_documents((chart / "values.yaml").read_text(encoding="utf-8"), str(chart / "values.yaml"))[0] or {}
@@ -195,7 +216,9 @@ def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Helm,
             path = slots[secret["metadata"]["name"]]
             _merge(overrides, _nest(path, {"existingSecret": "", "values": _secret_values(secret)}))
         # the source's secret data travels on helm's stdin only, never into files or argv
-        text = helm.template(chart, release=release, namespace=namespace, values=overrides)
+        with _helm_failure(name, "helm template with the source's Secret data"):
+            text = helm.template(chart, release=release, namespace=namespace, values=overrides,
+                                 kube_version=options.kube_version)
         secret_render = {identity_key(o): o for o in parse_manifest(text, f"{chart} (rendered with Secret data)")
                          if o.get("kind") == "Secret"}
 

@@ -12,7 +12,8 @@ from toolkit.cli.render import err, print_json, progress, warn
 
 __all__ = ["register"]
 
-_SOURCES = "files, directories (recursive), - for stdin, or cluster:NAMESPACE[?selector]"
+_SOURCES = ("files, directories (a kustomization is built with kustomize, any other directory is read recursively), "
+            "- for stdin, or cluster:NAMESPACE[?selector]")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +39,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _tools(p: argparse.ArgumentParser) -> None:
+    from toolkit.core.chartify import DEFAULT_KUBE_VERSION
+
+    p.add_argument("--kube-version", default=DEFAULT_KUBE_VERSION,
+                   help="Kubernetes version the chart is for: API versions it no longer serves are migrated when "
+                        f"only apiVersion changes, else refused (default {DEFAULT_KUBE_VERSION})")
     p.add_argument("--helm", default=None, help="helm binary (default: CHARTKIT_HELM, PATH, then the local build)")
+    p.add_argument("--kustomize", default=None, type=Path,
+                   help="kustomize binary for kustomization directories (default: CHARTKIT_KUSTOMIZE, kustomize or "
+                        "kubectl on PATH, then the local build)")
     add_cluster(p)
+
+
+def _read(args: argparse.Namespace, sources: list[str]):  # noqa: ANN202 - lazy import
+    from toolkit.core.chartify import ReadOptions, kustomization_file
+
+    fallback = None
+    if any(Path(s).is_dir() and kustomization_file(Path(s)) for s in sources):
+        from toolkit.localenv import paths  # the build `chartkit up` caches: named only when a source needs it
+
+        fallback = paths.kustomize_binary()
+    return ReadOptions(kustomize=args.kustomize, kustomize_fallback=fallback)
 
 
 def _verify_report(result: Any, as_json: bool) -> int:
@@ -75,13 +95,15 @@ def _chartify(args: argparse.Namespace) -> int:
 
     options = ChartifyOptions(name=args.name, version=args.chart_version, app_version=args.app_version,
                               output=Path(args.output) if args.output else None,
-                              overrides=Path(args.overrides) if args.overrides else None, verify=not args.no_verify)
+                              overrides=Path(args.overrides) if args.overrides else None, verify=not args.no_verify,
+                              read=_read(args, args.sources), kube_version=args.kube_version)
     result = chartify(config_of(args), args.sources, options, progress=None if args.json else progress())
     for warning in result.warnings:
         warn(warning)
     if args.json and result.verification is None:
         print_json({"chart": str(result.chart), "objects": result.objects, "parameters": result.parameters,
-                    "locked": result.locked, "skipped": result.skipped, "warnings": result.warnings})
+                    "locked": result.locked, "skipped": result.skipped, "warnings": result.warnings,
+                    "read": result.read})
         return 0
     if not args.json:
         print(f"chart {result.chart}: {result.objects} objects, {len(result.components)} components, "
@@ -95,5 +117,6 @@ def _verify(args: argparse.Namespace) -> int:
     from toolkit.core.verify import VerifyOptions, verify
 
     result = verify(config_of(args), VerifyOptions(chart=args.chart, sources=tuple(args.against),
-                                                   namespace=args.namespace))
+                                                   namespace=args.namespace, read=_read(args, args.against),
+                                                   kube_version=args.kube_version))
     return _verify_report(result, args.json)

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     env = sub.add_parser("env", help="show the helm, registry and cluster chartkit uses (starts nothing)")
     env.add_argument("--json", action="store_true", help="machine-readable output")
     env.set_defaults(handler=_env)
-    up = sub.add_parser("up", help="build (first time) and start the local registry and cluster")
+    up = sub.add_parser("up", help="build (first time) and start the local registry, cluster, gateway and backends")
     up.add_argument("--no-cluster", action="store_true", help="only helm and the registry")
     up.add_argument("--json", action="store_true", help="print `chartkit env --json` afterwards")
     up.set_defaults(handler=_up)
@@ -34,6 +34,12 @@ def _print_env(data: dict[str, Any], as_json: bool) -> None:
           if registry else "registry  not running (`chartkit up` starts it)")
     print(f"cluster   {cluster['server']} {cluster['version']}  kubeconfig={cluster['kubeconfig']}  "
           f"context={cluster['context']}" if cluster else "cluster   not running (`chartkit up` starts it)")
+    gateway, backends = data.get("gateway"), data.get("backends")
+    print(f"gateway   {gateway['url']} (traefik {gateway['version']}, Gateway {gateway['gateway_namespace']}/"
+          f"{gateway['gateway_name']})  metrics={gateway['metrics_url']}" if gateway
+          else "gateway   not running (`chartkit up` starts it)")
+    print(f"backends  {backends['url']}  serving pods labelled {backends['label']} ({backends['pod_cidr']})"
+          if backends else "backends  not running (`chartkit up` starts them)")
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -48,9 +54,12 @@ def _up(args: argparse.Namespace) -> int:
 
     say = progress()
     localenv.ensure_helm(say)
+    localenv.ensure_kustomize(say)
     localenv.start_registry(say)
     if not args.no_cluster:
         localenv.start_cluster(say)
+        localenv.start_gateway(say)
+        localenv.start_backends(say)
     _print_env(localenv.status(), args.json)
     return 0
 

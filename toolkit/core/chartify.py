@@ -9,11 +9,15 @@ from __future__ import annotations
 import gc
 from typing import Any, Sequence
 
+from toolkit.adapters.kustomize import kustomization_file
 from toolkit.chartify import ChartifyOptions, ChartifyResult, Progress
 from toolkit.chartify import chartify as build_chart
+from toolkit.chartify.apis import DEFAULT_KUBE_VERSION
+from toolkit.chartify.read import ReadOptions
 from toolkit.config import Config
 
-__all__ = ["ChartifyOptions", "ChartifyResult", "chartify"]
+__all__ = ["DEFAULT_KUBE_VERSION", "ChartifyOptions", "ChartifyResult", "ReadOptions", "chartify",
+           "kustomization_file"]
 
 
 def chartify(config: Config, sources: Sequence[str], options: ChartifyOptions, *, stdin: Any = None,

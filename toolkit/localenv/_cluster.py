@@ -8,6 +8,9 @@ and a log per component.
 
 A start reuses a cluster whose processes all run and whose apiserver is ready; anything less (a killed etcd, a
 stale pid file, a port taken meanwhile) stops what is left and starts every component again on the same data.
+A healthy cluster started by an older chartkit is brought up to date in place: kwok restarts alone when its
+flags changed (pods keep the IPs they have; new pods get addresses from ``paths.POD_CIDR``), and the Gateway API
+CRDs are upgraded when the installed bundle is another version.
 """
 
 from __future__ import annotations
@@ -182,7 +185,9 @@ def _argv(component: str, binaries: dict[str, Path], directory: Path, ports: dic
                 "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--tls-cert-file={pki.admin.cert}", f"--tls-private-key-file={pki.admin.key}",
                 "--node-ip=10.0.0.1", "--node-name=kwok-controller", f"--node-port={ports['kwok']}",
-                f"--server-address={host}:{ports['kwok']}", "--node-lease-duration-seconds=40"]
+                f"--server-address={host}:{ports['kwok']}", "--node-lease-duration-seconds=40",
+                # pod IPs a host process can bind, so a pod can answer real requests (see _net.py)
+                f"--cidr={paths.POD_CIDR}"]
     raise ValueError(component)
 
 
@@ -246,6 +251,19 @@ def _load_yaml_documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in YAML(typ="safe").load_all(path.read_text()) if doc]
 
 
+GATEWAY_BUNDLE_ANNOTATION = "gateway.networking.k8s.io/bundle-version"
+
+
+def _installed_gateway_api(kube: Any) -> str | None:
+    crd = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "httproutes.gateway.networking.k8s.io",
+                   missing_ok=True)
+    return None if crd is None else crd["metadata"].get("annotations", {}).get(GATEWAY_BUNDLE_ANNOTATION, "")
+
+
+def _gateway_marker(directory: Path) -> Path:
+    return directory / "gateway-api.version"
+
+
 def _populate(info: ClusterInfo, crd_files: list[Path], progress: Progress | None) -> None:
     """Nodes and Gateway API CRDs (idempotent: server-side apply); wait until the cluster can run workloads."""
     from toolkit.adapters.kube import Kube
@@ -253,10 +271,14 @@ def _populate(info: ClusterInfo, crd_files: list[Path], progress: Progress | Non
     kube = Kube(kubeconfig=info.kubeconfig, context=info.context)
     kube.apply([_node(name) for name in NODES], field_manager="chartkit-localenv")
     crd_names = []
-    if kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "httproutes.gateway.networking.k8s.io",
-                missing_ok=True) is None:
-        say(progress, f"installing Gateway API {paths.GATEWAY_API_VERSION} CRDs")
-        crds = [doc for path in crd_files for doc in _load_yaml_documents(path)]
+    installed = _installed_gateway_api(kube)
+    if installed != paths.GATEWAY_API_VERSION:
+        say(progress, f"installing Gateway API {paths.GATEWAY_API_VERSION} CRDs"
+                      + (f" (replacing {installed})" if installed else ""))
+        # the standard channel's directory also holds a ValidatingAdmissionPolicy guarding against experimental
+        # CRDs; only the CRDs are needed
+        crds = [doc for path in crd_files for doc in _load_yaml_documents(path)
+                if doc.get("kind") == "CustomResourceDefinition"]
         kube.apply(crds, field_manager="chartkit-localenv")
         crd_names = [crd["metadata"]["name"] for crd in crds]
 
@@ -276,6 +298,44 @@ def _populate(info: ClusterInfo, crd_files: list[Path], progress: Progress | Non
 
     _proc.wait_until(settled, timeout=90, what="the local cluster's nodes, CRDs and controllers",
                      log_file=state_dir() / "kwok.log", interval=0.3)
+    _gateway_marker(state_dir()).write_text(paths.GATEWAY_API_VERSION)
+
+
+def _outdated(directory: Path) -> list[str]:
+    """What a healthy cluster started by an older chartkit lacks (cheap: files only, no API request)."""
+    reasons = []
+    argv = (pidfile("kwok").read() or {}).get("argv", [])
+    if f"--cidr={paths.POD_CIDR}" not in argv:
+        reasons.append(f"kwok hands out pod IPs outside {paths.POD_CIDR}")
+    try:
+        marker = _gateway_marker(directory).read_text().strip()
+    except FileNotFoundError:
+        marker = ""
+    if marker != paths.GATEWAY_API_VERSION:
+        reasons.append(f"Gateway API CRDs are not known to be {paths.GATEWAY_API_VERSION}")
+    return reasons
+
+
+def _release_node_leases(kubeconfig: Path) -> None:
+    """kwok takes a new identity at every start and leaves a node alone while another identity's lease on it lasts
+    (40 s: pods on it stay pending that long). The leases of a kwok that is gone are removed, so the new one takes
+    its nodes at once."""
+    from toolkit.adapters.kube import Kube
+
+    kube = Kube(kubeconfig=kubeconfig, context=CONTEXT)
+    for name in NODES:
+        kube.delete("coordination.k8s.io/v1", "Lease", name, "kube-node-lease")
+
+
+def _restart_kwok(binary: Path, directory: Path, pki: _Pki, stages: list[Path], progress: Progress | None) -> None:
+    """kwok keeps no state of its own: restarting it alone leaves every pod, node and workload as it was."""
+    ports = _recorded_ports(directory)
+    if ports is None:
+        raise LocalEnvError(f"unable to restart kwok: {directory / 'ports.json'} is missing")
+    _proc.stop(pidfile("kwok"), timeout=3.0)
+    _release_node_leases(directory / "kubeconfig")
+    argv = _argv("kwok", {"kwok": binary}, directory, ports, pki, directory / "kubeconfig", stages)
+    _proc.spawn(argv, pidfile=pidfile("kwok"), log_file=directory / "kwok.log", cwd=directory)
 
 
 def start(progress: Progress | None = None) -> ClusterInfo:
@@ -283,7 +343,8 @@ def start(progress: Progress | None = None) -> ClusterInfo:
     directory.mkdir(parents=True, exist_ok=True)
     with _proc.locked(paths.state_root() / "cluster.lock"):
         info = _healthy(directory)
-        if info:
+        outdated = _outdated(directory) if info else []
+        if info and not outdated:
             log.info("reusing the local cluster at %s", info.server)
             return info
         k8s_dir = _build.ensure_kubernetes(progress)
@@ -296,6 +357,12 @@ def start(progress: Progress | None = None) -> ClusterInfo:
         if missing:
             raise LocalEnvError(f"unable to start the local cluster: missing {', '.join(missing)}",
                                 hint="clear the Go module cache (~/.cache/chartkit/go/mod) and retry")
+        if info:
+            say(progress, f"updating the running local cluster in place: {'; '.join(outdated)}")
+            if any(reason.startswith("kwok") for reason in outdated):
+                _restart_kwok(kwok, directory, _ensure_pki(directory), stages, progress)
+            _populate(info, crd_files, progress)
+            return info
         started = time.monotonic()
         if any(_running().values()):
             say(progress, "the local cluster is not healthy (a component died or does not answer): restarting it")
@@ -311,6 +378,8 @@ def start(progress: Progress | None = None) -> ClusterInfo:
             for component in COMPONENTS:
                 say(progress, f"starting {component}")
                 log_file = directory / f"{component}.log"
+                if component == "kwok":
+                    _release_node_leases(kubeconfig)
                 _proc.spawn(_argv(component, binaries, directory, ports, pki, kubeconfig, stages),
                             pidfile=pidfile(component), log_file=log_file, cwd=directory)
                 if component == "etcd":

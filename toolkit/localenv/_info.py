@@ -35,3 +35,44 @@ class ClusterInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class GatewayInfo:
+    """The local Gateway API implementation (Traefik) and the Gateway HTTPRoutes attach to."""
+
+    url: str  # "http://127.0.0.1:PORT": the Gateway's http listener (Traefik's web entrypoint)
+    metrics_url: str  # Prometheus text: per-service and per-router counters and latency histograms
+    api_url: str  # Traefik's own read-only API: the routers and services it has loaded
+    gateway_name: str  # an HTTPRoute's parentRef: {name: gateway_name, namespace: gateway_namespace}
+    gateway_namespace: str
+    gateway_class: str
+    controller: str
+    version: str
+    supported_features: tuple[str, ...]  # from the GatewayClass status: what the implementation can do
+    log_file: Path
+
+    @property
+    def parent_ref(self) -> dict[str, str]:
+        return {"name": self.gateway_name, "namespace": self.gateway_namespace}
+
+    def supports(self, feature: str) -> bool:
+        return feature in self.supported_features
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: str(v) for k, v in asdict(self).items()}
+        data["supported_features"] = list(self.supported_features)
+        return data
+
+
+@dataclass(frozen=True)
+class BackendsInfo:
+    """The harness serving real HTTP for every Ready pod labelled ``chartkit.io/backend`` (see backends/)."""
+
+    url: str  # control endpoint: /healthz, /servers (JSON), /metrics (every pod server's own counters)
+    label: str
+    pod_cidr: str
+    log_file: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) for k, v in asdict(self).items()}
