@@ -5,6 +5,8 @@
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
     rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
     broker.py     provision, update, deprovision, marketplace, broker   service instances by plan, the OSB broker
+    notices.py    policy set, type diff, plan, approve,      policies, notices and guard rails
+                  promote, guard, notices, watch
     env.py        env, up, down                             the local environment
     render.py     JSON, tables, errors, progress
 
@@ -43,6 +45,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
     ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
+    ("notices", ("policy", "type", "plan", "approve", "promote", "guard", "notices", "watch")),
 )
 
 
