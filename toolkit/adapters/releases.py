@@ -10,9 +10,9 @@ asks only for metadata (a PartialObjectMetadataList), so ``chartkit instances`` 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import gzip
 import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -61,7 +61,7 @@ class ReleaseRecord:
         """When this revision last changed (UTC, ISO 8601)."""
         stamp = self.labels.get("modifiedAt") or self.labels.get("createdAt")
         if stamp and stamp.isdigit():
-            return dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(stamp)))
         return self.created
 
     @property
@@ -114,3 +114,12 @@ class ReleaseStore:
 
     def manifest(self, name: str, namespace: str, revision: int) -> str:
         return str(self.release(name, namespace, revision).get("manifest") or "")
+
+    def set_labels(self, name: str, namespace: str, revision: int, labels: Mapping[str, str | None]) -> None:
+        """Change release labels of one revision in place (None removes one); helm reads them back as the
+        release's labels, and chartkit's upgrades carry them on. helm's own labels cannot be changed here."""
+        own = sorted(set(labels) & HELM_LABELS)
+        if own:
+            raise ClusterError(f'unable to label release "{namespace}/{name}": {", ".join(own)} belong to helm')
+        self.kube.patch("v1", "Secret", secret_name(name, revision), namespace,
+                        {"metadata": {"labels": dict(labels)}}, patch_type="merge", field_manager="chartkit")

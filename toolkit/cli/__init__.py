@@ -4,6 +4,9 @@
     catalog.py    package, publish, catalog sync|list|...   share it
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
     rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
+    broker.py     provision, update, deprovision, marketplace, broker   service instances by plan, the OSB broker
+    notices.py    policy set, type diff, plan, approve,      policies, notices and guard rails
+                  promote, guard, notices, watch
     env.py        env, up, down                             the local environment
     console.py    console                                   the web console (toolkit.console)
     render.py     JSON, tables, errors, progress
@@ -42,6 +45,8 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instances", ("install", "upgrade", "deploy", "rollback", "uninstall", "recover", "instances", "history",
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
+    ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
+    ("notices", ("policy", "type", "plan", "approve", "promote", "guard", "notices", "watch")),
     ("console", ("console",)),
 )
 

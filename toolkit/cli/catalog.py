@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pub.add_argument("--index", type=Path, help="repo-index directory to update (default ./repo-index)")
     pub.add_argument("--no-index", action="store_true", help="do not update the index")
     pub.add_argument("--workers", type=int, default=8, help="concurrent uploads (default 8)")
+    pub.add_argument("--allow-breaking", action="store_true",
+                     help="publish breaking changes without a major version (see `chartkit type diff`)")
     add_catalog(pub)
     add_json(pub)
     pub.set_defaults(handler=_publish)
@@ -106,7 +108,8 @@ def _publish(args: argparse.Namespace) -> int:
     from toolkit.core.publish import PublishOptions, publish
 
     report = publish(config_of(args, start_registry=False), PublishOptions(
-        packages=tuple(args.packages), index_dir=None if args.no_index else _index_dir(args), workers=args.workers))
+        packages=tuple(args.packages), index_dir=None if args.no_index else _index_dir(args), workers=args.workers,
+        allow_breaking=args.allow_breaking))
     if args.json:
         print_json(report.as_dict())
     else:
@@ -162,6 +165,17 @@ def _show(args: argparse.Namespace) -> int:
     print("  parameters:")
     for p in entry["parameters"]:
         print(f"    {p['name']:<40} {p['type']:<10} {json.dumps(p['default'])}{'  (locked)' if p['locked'] else ''}")
+    decl = entry.get("declarations")
+    if decl:
+        print(f"  plans{'' if decl['declared'] else ' (no chartkit.yaml: the defaults)'}:")
+        for plan in decl["plans"]:
+            locks = f"  locked: {', '.join(plan['locked'])}" if plan["locked"] else ""
+            print(f"    {plan['name']:<12}{' (default)' if plan.get('default') else ''} {plan.get('description', '')}"
+                  f"{'' if plan.get('free', True) else '  (paid)'}  values {json.dumps(plan['values'])}{locks}")
+        outputs = ", ".join(o["key"] + (" (secret)" if o["sensitive"] else "") for o in decl["outputs"])
+        print(f"  binding: {'bindable' if decl['bindable'] else 'not bindable'}"
+              + (f"; outputs {outputs}" if outputs else ""))
+        print(f"  update strategy: {json.dumps(decl['updateStrategy'])}")
     return 0
 
 

@@ -6,9 +6,9 @@ so wiring them in is a change to this file only:
 - ``HOOK: core.graph`` (issue 13b) — ``edge_traffic`` and ``node_health``: request rate / error rate / latency per
   edge from the gateway's metrics, and live health per node. Until then an edge is a declared binding with no
   traffic figures, and a node's health is its release status.
-- ``HOOK: core.notices`` (issue 11) — ``instance_notices``: update-available / security / compliance notices and
-  policy status. Until then an instance's badges come from ``core.outdated`` (update, major, deprecated) and its
-  alerts from ``core.drift``.
+- ``HOOK: core.notices`` (issue 11) — ``instance_notices``: the badges come from ``core.outdated`` (update, major,
+  deprecated, and the update policy's security status); the watcher's notices are not read yet, and an
+  instance's alerts come from ``core.drift``.
 - ``HOOK: core.provision`` (issue 10) — plans are read from the type's declarations (``core.form``) and recorded
   as the release label the broker also writes; a service instance's plan change through the broker's ``update``
   is not wired here yet.
@@ -42,8 +42,14 @@ def type_view(config: Config, type_name: str, version: str | None) -> dict[str, 
 
 
 def instance_notices(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """HOOK: core.notices (issue 11). The badges an instance's row shows, from core.outdated until notices land."""
+    """The badges an instance's row shows: from core.outdated (update, major, deprecated) and the instance's update
+    policy status (a security release). HOOK: core.notices — the watcher's notices (compliance, approvals) are not
+    read here yet."""
     badges = []
+    policy = row.get("policyStatus") or {}
+    if policy.get("status") == "security":
+        badges.append({"kind": "security", "text": f"security release {policy.get('target') or ''}".rstrip(),
+                       "reason": policy.get("reason", "")})
     if row.get("deprecated"):
         badges.append({"kind": "deprecated", "text": f"{row['version']} is deprecated"})
     if row.get("outdated") and row.get("majorAvailable"):
@@ -61,6 +67,10 @@ def instances(config: Config, namespace: str | None = None) -> dict[str, Any]:
     rows = []
     for row in report.rows:
         data = row.to_json()
+        # the row's JSON gives "status" to the update policy's verdict; the console shows the release's status
+        # there and the policy's beside it
+        data["status"] = row.instance.status
+        data["policyStatus"] = row.status.to_json() if row.status is not None else None
         data["plan"] = (row.instance.labels or {}).get(PLAN_LABEL, "")
         data["badges"] = instance_notices(data)
         rows.append(data)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from toolkit.catalog.artifact import read_package_file
-from toolkit.catalog.declarations import DECLARATIONS_FILE, TypeDeclarations, load_declarations
+from toolkit.catalog.declarations import TypeDeclarations, declarations_of_package
 from toolkit.catalog.index import build_entry, load_index, types_of
 from toolkit.catalog.versions import SemVer, version_to_tag
 from toolkit.config import Config
@@ -116,8 +116,7 @@ def describe(config: Config, options: DescribeOptions) -> TypeView:
     readme = raw_readme[:README_LIMIT].decode(errors="replace")
     if len(raw_readme) > README_LIMIT:
         readme += "\n\n*(README cut at 256 KiB)*\n"
-    declarations = load_declarations(read_package_file(package, DECLARATIONS_FILE),
-                                     f"{options.type}@{fetched.origin.version}:{DECLARATIONS_FILE}")
+    declarations = declarations_of_package(package, f"{options.type}@{fetched.origin.version}")
     ordered = sorted(versions, key=lambda v: SemVer.parse(v.version).key(), reverse=True)
     return TypeView(
         type=options.type, version=fetched.origin.version, digest=fetched.origin.digest,

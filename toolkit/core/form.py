@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from toolkit.catalog.artifact import read_package_file
-from toolkit.catalog.declarations import DECLARATIONS_FILE, Plan, TypeDeclarations, load_declarations
+from toolkit.catalog.declarations import Plan, TypeDeclarations, declarations_of_package
 from toolkit.catalog.versions import SemVer
 from toolkit.config import Config
 from toolkit.core.install import InstallOptions, install
@@ -62,8 +61,7 @@ class DeployForm:
 
 
 def _declarations(fetched: Fetched) -> TypeDeclarations:
-    return load_declarations(read_package_file(fetched.package.read_bytes(), DECLARATIONS_FILE),
-                             f"{fetched.origin.type}@{fetched.origin.version}:{DECLARATIONS_FILE}")
+    return declarations_of_package(fetched.package.read_bytes(), f"{fetched.origin.type}@{fetched.origin.version}")
 
 
 def _existing(config: Config, name: str, namespace: str) -> Instance | None:

@@ -43,4 +43,12 @@ def install(config: Config, options: InstallOptions, *, progress: Progress | Non
     release = ReleaseOptions(namespace=options.namespace, timeout=options.timeout, wait=options.wait,
                              take_ownership=options.take_ownership, force_conflicts=options.force_conflicts,
                              labels=options.labels)
-    return run_release(config.helm(registry=False), options.instance, fetched, values, release, "install")
+    result = run_release(config.helm(registry=False), options.instance, fetched, values, release, "install")
+    from toolkit.core.guard import GuardMode, GuardOptions, guard, guard_default
+
+    mode = guard_default(fetched.package)
+    if mode is not GuardMode.OFF:  # the type asks for its locked fields to be guarded by the API server
+        guard(config, GuardOptions(instance=options.instance, namespace=options.namespace, mode=mode))
+        if progress:
+            progress(f"guard {mode.value}: locked fields of {options.namespace}/{options.instance} are protected")
+    return result

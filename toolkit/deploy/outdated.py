@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from toolkit.catalog.versions import DEPRECATED_SUFFIX, SemVer, tag_to_version
+
+#: a tag ``<version-tag>.security`` marks a security release (publish puts it when the version's chartkit.yaml
+#: says ``release.security: true``), so a status costs no request beyond the tag list
+SECURITY_SUFFIX = ".security"
 from toolkit.config import CatalogRef
 from toolkit.deploy.instance import Instance
 from toolkit.deploy.origin import catalog_id
+from toolkit.deploy.policy import Policy, PolicyStatus
 
 __all__ = ["CatalogVersion", "OutdatedRow", "compute_outdated", "latest_for_types", "newest_version",
-           "versions_for_types"]
+           "SECURITY_SUFFIX", "versions_for_types"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class CatalogVersion:
     version: str
     digest: str = ""
     deprecated: bool = False
+    security: bool = False  # the owner marked it a security release (its chartkit.yaml: release.security)
 
 
 def newest_version(versions: Iterable[CatalogVersion]) -> CatalogVersion | None:
@@ -37,7 +42,12 @@ class OutdatedRow:
     latest: str | None
     outdated: bool
     note: str = ""
-    deprecated: bool = False          # the version the instance runs is deprecated in the catalog
+    status: PolicyStatus | None = None   # under the instance's update policy (None: not looked up)
+    deprecated: bool = False             # the version the instance runs is deprecated in the catalog
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.of_labels(self.instance.labels)
 
     @property
     def major(self) -> bool:
@@ -46,8 +56,11 @@ class OutdatedRow:
         return bool(self.outdated and current and newest and newest.major > current.major)
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.instance.to_json(), "latest": self.latest, "outdated": self.outdated, "note": self.note,
-                "majorAvailable": self.major, "deprecated": self.deprecated}
+        out = {**self.instance.to_json(), "latest": self.latest, "outdated": self.outdated, "note": self.note,
+               "policy": self.policy.to_json(), "majorAvailable": self.major, "deprecated": self.deprecated}
+        if self.status is not None:
+            out.update(status=self.status.status.value, target=self.status.target, statusReason=self.status.reason)
+        return out
 
 
 def compute_outdated(instances: Sequence[Instance], latest: Mapping[str, CatalogVersion | None],
@@ -62,39 +75,55 @@ def compute_outdated(instances: Sequence[Instance], latest: Mapping[str, Catalog
         if inst.catalog_id and inst.catalog_id != here:
             rows.append(OutdatedRow(inst, None, False, "installed from another catalog"))
         elif newest is None:
-            rows.append(OutdatedRow(inst, None, False, "type has no released version in the catalog", flagged))
+            rows.append(OutdatedRow(inst, None, False, "type has no released version in the catalog",
+                                    deprecated=flagged))
         else:
             current = SemVer.try_parse(inst.version)
             behind = current is None or current.key() < SemVer.parse(newest.version).key()
-            rows.append(OutdatedRow(inst, newest.version, behind, "", flagged))
+            rows.append(OutdatedRow(inst, newest.version, behind, "", deprecated=flagged))
     return rows
 
 
 def catalog_versions_of(tags: Iterable[str]) -> list[CatalogVersion]:
-    """A type's versions from its tag list (``<tag>.deprecated`` markers flag their versions)."""
+    """A type's versions from its tag list (``<tag>.deprecated`` and ``<tag>.security`` markers flag them)."""
     tags = list(tags)
     deprecated = {t[: -len(DEPRECATED_SUFFIX)] for t in tags if t.endswith(DEPRECATED_SUFFIX)}
-    return [CatalogVersion(v, deprecated=t in deprecated) for t in tags if (v := tag_to_version(t))]
-
-
-def versions_for_types(catalog: CatalogRef, types: Iterable[str]) -> tuple[dict[str, list[CatalogVersion]], int]:
-    """Every version of each type (deprecation included): one tag-list request per type. Returns (versions,
-    requests)."""
-    wanted = sorted(set(types))
-    if not wanted:
-        return {}, 0
-    with catalog.registry() as reg:
-        def versions(type_name: str) -> list[CatalogVersion]:
-            return catalog_versions_of(reg.tags(catalog.url.repository(type_name)))
-
-        # the first lookup alone: it answers the auth challenge once, the rest reuse the credentials
-        found = {name: versions(name) for name in wanted[:1]}
-        with ThreadPoolExecutor(8) as pool:
-            found.update(zip(wanted[1:], pool.map(versions, wanted[1:])))
-        return found, reg.requests
+    security = {t[: -len(SECURITY_SUFFIX)] for t in tags if t.endswith(SECURITY_SUFFIX)}
+    return [CatalogVersion(v, deprecated=t in deprecated, security=t in security)
+            for t in tags if (v := tag_to_version(t))]
 
 
 def latest_for_types(catalog: CatalogRef, types: Iterable[str]) -> tuple[dict[str, CatalogVersion | None], int]:
     """Newest usable version of each type: one tag-list request per type. Returns (versions, requests)."""
-    found, requests = versions_for_types(catalog, types)
-    return {name: newest_version(versions) for name, versions in found.items()}, requests
+    wanted = sorted(set(types))
+    if not wanted:
+        return {}, 0
+    from concurrent.futures import ThreadPoolExecutor  # only when the catalog is asked: 5 ms of threading imports
+
+    with catalog.registry() as reg:
+        def newest(type_name: str) -> CatalogVersion | None:
+            return newest_version(catalog_versions_of(reg.tags(catalog.url.repository(type_name))))
+
+        # the first lookup alone: it answers the auth challenge once, the rest reuse the credentials
+        latest = {name: newest(name) for name in wanted[:1]}
+        with ThreadPoolExecutor(8) as pool:
+            latest.update(zip(wanted[1:], pool.map(newest, wanted[1:])))
+        return latest, reg.requests
+
+
+def versions_for_types(catalog: CatalogRef, types: Iterable[str]) -> tuple[dict[str, list[CatalogVersion]], int]:
+    """Every version of each type with its deprecated and security markers: one tag-list request per type."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted = sorted(set(types))
+    if not wanted:
+        return {}, 0
+    with catalog.registry() as reg:
+        def one(type_name: str) -> list[CatalogVersion]:
+            return catalog_versions_of(reg.tags(catalog.url.repository(type_name)))
+
+        # the first lookup alone: it answers the auth challenge once, the rest reuse the credentials
+        found = {name: one(name) for name in wanted[:1]}
+        with ThreadPoolExecutor(8) as pool:
+            found.update(zip(wanted[1:], pool.map(one, wanted[1:])))
+        return found, reg.requests
