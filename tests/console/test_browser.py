@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, REPO
 from tests.console.conftest import NARROW, chartify, renamed, service_chart, shot
 
 pytestmark = [pytest.mark.cluster, pytest.mark.browser]
@@ -222,7 +222,7 @@ def test_a_locked_field_cannot_be_edited_and_an_invalid_value_is_shown_before_su
 def test_a_valid_submit_installs_and_chartkit_instances_lists_it(page, console, published, namespaces, config,
                                                                   capsys):
     from toolkit.cli import main
-    from toolkit.deploy.release import serving_values
+    from toolkit.deploy.release import get_instance, serving_values
 
     namespace = namespaces("deploy")
     _open(page, console, "/deploy/chat?version=1.0.0", "#root_chat_replicaCount")
@@ -254,7 +254,8 @@ def test_a_valid_submit_installs_and_chartkit_instances_lists_it(page, console, 
                  "--ca-file", str(config.catalog.ca_file), "--registry-config", str(config.catalog.registry_config),
                  "--kubeconfig", str(config.cluster.kubeconfig), "--kube-context", config.cluster.context]) == 0
     [row] = json.loads(capsys.readouterr().out)
-    assert (row["name"], row["type"], row["version"], row["status"]) == ("web", "chat", "1.0.0", "deployed")
+    assert (row["name"], row["type"], row["version"], row["revision"]) == ("web", "chat", "1.0.0", 1)
+    assert get_instance(config, "web", namespace).status == "deployed"
     # the instance records what differs from the chart's defaults: the plan's values and the user's changes
     assert serving_values(config, "web", namespace) == {"chat": {
         "replicaCount": 4, "autoscaling": {"enabled": False}, "config": {"LOG_LEVEL": "debug"},
@@ -414,14 +415,15 @@ def test_the_service_graph_shows_bindings_as_edges_and_never_a_credential(page, 
     from toolkit.core.bind import BindOptions, bind
     from toolkit.core.install import InstallOptions, ValuesInput, install
 
-    console_catalog.publish(service_chart(tmp_path, "rabbitmq", image="docker.io/library/rabbitmq:3.13", port=5672,
-                                          credentials=True), "1.0.0")
+    # the repository's RabbitMQ type (charts/rabbitmq, chartified from examples/rabbitmq) and a call-center app
+    console_catalog.publish(REPO / "charts" / "rabbitmq", "1.0.0")
     console_catalog.publish(service_chart(tmp_path, "call-center", image="registry.example/call-center:2.4",
                                           port=8080, credentials=False), "1.0.0")
     mq_ns, chat_ns, cc_ns = namespaces("mq"), namespaces("chat"), namespaces("cc")
     password = f"pw-{uuid.uuid4().hex}"
     install(config, InstallOptions(instance="mq", type_ref="rabbitmq", namespace=mq_ns, values=ValuesInput(
-        set_strings=("credentials.username=chat", f"credentials.password={password}"))))
+        set_strings=("rabbitmq.secret.existingSecret=", "rabbitmq.secret.values.RABBITMQ_DEFAULT_USER=chat",
+                     f"rabbitmq.secret.values.RABBITMQ_DEFAULT_PASS={password}"))))
     install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=chat_ns, values=ValuesInput(
         set_strings=("chat.secret.existingSecret=", "chat.secret.values.RABBITMQ_USER=chat",
                      f"chat.secret.values.RABBITMQ_PASSWORD={password}",
