@@ -8,6 +8,7 @@
     notices.py    policy set, type diff, plan, approve,      policies, notices and guard rails
                   promote, guard, notices, watch
     env.py        env, up, down                             the local environment
+    console.py    console                                   the web console (toolkit.console)
     render.py     JSON, tables, errors, progress
 
 Each handler parses its flags into a core operation's options (``toolkit.core``), calls it with the one
@@ -46,6 +47,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
     ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
     ("notices", ("policy", "type", "plan", "approve", "promote", "guard", "notices", "watch")),
+    ("console", ("console",)),
 )
 
 

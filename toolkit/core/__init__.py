@@ -16,7 +16,8 @@ calling these::
                     · rollout (rollout / promote / abort / status) · bind (bind / unbind / bindings)
                     · policy (set_policy) · plan (make_plan / approve) · promote (rings) · guard
     observe         instances · history · outdated · drift (+ propose) · typediff · notices (one watcher pass)
-                    · leader (the watcher's Lease)
+                    · leader (the watcher's Lease) · describe (a type's page: README, parameters, plans)
+    front doors     form (a deploy form from a type's schema, and its checked submission) · access (users, roles)
 
 Each module is imported on its own (``toolkit.core.<operation>``): a command pays only for what it runs.
 """

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from toolkit.config import Config
 from toolkit.core.instances import InstancesOptions, instances
 from toolkit.deploy.drift import HELM_MANAGER, Change, ChangeKind, DriftReport, ExitCode, diff_object, \
-    locked_fields, missing_and_extra
+    hide_secret_values, locked_fields, missing_and_extra
 from toolkit.deploy.fetch import fetch_digest
 from toolkit.deploy.instance import Instance
 from toolkit.deploy.origin import catalog_id
@@ -89,7 +89,8 @@ def instance_drift(config: Config, inst: Instance, *, check_locks: bool = True) 
         except ClusterError as exc:
             changes.append(Change(key, ChangeKind.UNAPPLIABLE, new=exc.message))
             continue
-        changes += diff_object(desired, live, key=key, locked=locked.get((key.kind, key.name), ()))
+        changes += [hide_secret_values(c)
+                    for c in diff_object(desired, live, key=key, locked=locked.get((key.kind, key.name), ()))]
     labelled = kube.list_namespace_objects(namespace, selector=instance_selector(name))
     for change in missing_and_extra(keys, live_keys, labelled):
         if change.kind is ChangeKind.MISSING_OBJECT and (change.object.kind, change.object.name) in locked:

@@ -44,8 +44,9 @@ def outdated(config: Config, options: OutdatedOptions = OutdatedOptions()) -> Ou
         here = catalog_id(catalog.result().url)
     versions, requests = versions_for_types(config.catalog, (i.type for i in found if i.catalog_id in ("", here)))
     latest = {name: newest_version(found_versions) for name, found_versions in versions.items()}
+    deprecated = {name: {v.version for v in found_versions if v.deprecated} for name, found_versions in versions.items()}
     rows = []
-    for row in compute_outdated(found, latest, catalog=config.catalog.url):
+    for row in compute_outdated(found, latest, catalog=config.catalog.url, deprecated=deprecated):
         if row.latest is not None:
             infos = [VersionInfo(v.version, v.deprecated, v.security) for v in versions.get(row.instance.type, [])]
             row = replace(row, status=status_of(row.instance.version, infos, row.policy))

@@ -35,6 +35,7 @@ class UpgradeOptions:
     timeout: str | None = None
     wait: bool = True
     force_conflicts: bool = False
+    labels: Mapping[str, str] | None = None  # release labels to set or change (e.g. the plan); others are kept
 
 
 def upgrade(config: Config, options: UpgradeOptions, *, progress: Progress | None = None) -> InstanceResult:
@@ -51,7 +52,7 @@ def upgrade(config: Config, options: UpgradeOptions, *, progress: Progress | Non
 
 def release_options(options: UpgradeOptions) -> ReleaseOptions:
     return ReleaseOptions(namespace=options.namespace, timeout=options.timeout, wait=options.wait,
-                          force_conflicts=options.force_conflicts)
+                          force_conflicts=options.force_conflicts, labels=options.labels)
 
 
 def upgrade_to(config: Config, inst: Instance, version: str | None, values: Mapping[str, Any],

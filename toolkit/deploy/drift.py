@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -37,8 +37,10 @@ __all__ = [
     "ChangeKind",
     "DriftReport",
     "ExitCode",
+    "HIDDEN",
     "diff_object",
     "field_paths",
+    "hide_secret_values",
     "lookup",
     "pretty_path",
 ]
@@ -103,6 +105,17 @@ class Change:
             return f"{self.object}: the chart can no longer be applied to it: {self.new}"
         old, new = _show(self.old), _show(self.new)
         return f"{self.object} {self.field}: {self.kind.value} {old} -> {new}{who}{flag}"
+
+
+#: what a change to a Secret's data shows instead of the values, which are credentials
+HIDDEN = "(hidden: Secret data)"
+
+
+def hide_secret_values(change: Change) -> Change:
+    """A change to a Secret's ``data``/``stringData`` says which key changed and who changed it, never the values."""
+    if change.object.kind != "Secret" or change.field.split(".", 1)[0] not in ("data", "stringData"):
+        return change
+    return replace(change, old=None if change.old is None else HIDDEN, new=None if change.new is None else HIDDEN)
 
 
 def _show(value: Any) -> str:

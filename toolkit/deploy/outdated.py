@@ -43,34 +43,44 @@ class OutdatedRow:
     outdated: bool
     note: str = ""
     status: PolicyStatus | None = None   # under the instance's update policy (None: not looked up)
+    deprecated: bool = False             # the version the instance runs is deprecated in the catalog
 
     @property
     def policy(self) -> Policy:
         return Policy.of_labels(self.instance.labels)
 
+    @property
+    def major(self) -> bool:
+        """The newest release is a new major version: an update that may break (look before upgrading)."""
+        current, newest = SemVer.try_parse(self.instance.version), SemVer.try_parse(self.latest or "")
+        return bool(self.outdated and current and newest and newest.major > current.major)
+
     def to_json(self) -> dict[str, Any]:
         out = {**self.instance.to_json(), "latest": self.latest, "outdated": self.outdated, "note": self.note,
-               "policy": self.policy.to_json()}
+               "policy": self.policy.to_json(), "majorAvailable": self.major, "deprecated": self.deprecated}
         if self.status is not None:
             out.update(status=self.status.status.value, target=self.status.target, statusReason=self.status.reason)
         return out
 
 
 def compute_outdated(instances: Sequence[Instance], latest: Mapping[str, CatalogVersion | None],
-                     *, catalog: object) -> list[OutdatedRow]:
-    """Compare each instance's version with the newest usable version of its type in ``catalog``."""
+                     *, catalog: object, deprecated: Mapping[str, set[str]] | None = None) -> list[OutdatedRow]:
+    """Compare each instance's version with the newest usable version of its type in ``catalog``;
+    ``deprecated`` (type → versions) flags instances that run a deprecated version."""
     rows = []
     here = catalog_id(catalog)
     for inst in instances:
         newest = latest.get(inst.type)
+        flagged = inst.version in (deprecated or {}).get(inst.type, set())
         if inst.catalog_id and inst.catalog_id != here:
             rows.append(OutdatedRow(inst, None, False, "installed from another catalog"))
         elif newest is None:
-            rows.append(OutdatedRow(inst, None, False, "type has no released version in the catalog"))
+            rows.append(OutdatedRow(inst, None, False, "type has no released version in the catalog",
+                                    deprecated=flagged))
         else:
             current = SemVer.try_parse(inst.version)
             behind = current is None or current.key() < SemVer.parse(newest.version).key()
-            rows.append(OutdatedRow(inst, newest.version, behind, ""))
+            rows.append(OutdatedRow(inst, newest.version, behind, "", deprecated=flagged))
     return rows
 
 
