@@ -78,7 +78,8 @@ def test_policies_times_versions_give_each_instance_its_status(config, catalog, 
     capsys.readouterr()
     assert cli.main(["instances", *base, "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert (rows["a"]["status"], rows["a"]["target"]) == ("major available", None)  # ~1.0 holds it at 1.0.x
+    assert (rows["a"]["policyStatus"]["status"], rows["a"]["policyStatus"]["target"]) == ("major available", None)
+    assert rows["a"]["status"] == "deployed"  # the release's own status keeps its key
     assert rows["b"]["policy"] == {"track": "^1", "mode": "manual", "ring": ""}
     assert cli.main(["instances", *base]) == 0
     out = capsys.readouterr().out

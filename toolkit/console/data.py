@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config import Config
+from toolkit.core.form import LABEL_PLAN
 
 __all__ = ["catalog", "drift", "edge_traffic", "graph", "instance", "instance_notices", "instances",
            "node_health", "rollout_view", "type_view"]
 
-PLAN_LABEL = "chartkit.io/plan"
 
 
 def catalog(config: Config, index_dir: Path | None, search: str = "") -> dict[str, Any]:
@@ -67,11 +67,7 @@ def instances(config: Config, namespace: str | None = None) -> dict[str, Any]:
     rows = []
     for row in report.rows:
         data = row.to_json()
-        # the row's JSON gives "status" to the update policy's verdict; the console shows the release's status
-        # there and the policy's beside it
-        data["status"] = row.instance.status
-        data["policyStatus"] = row.status.to_json() if row.status is not None else None
-        data["plan"] = (row.instance.labels or {}).get(PLAN_LABEL, "")
+        data["plan"] = (row.instance.labels or {}).get(LABEL_PLAN, "")
         data["badges"] = instance_notices(data)
         rows.append(data)
     return {"catalog": report.catalog, "instances": rows}

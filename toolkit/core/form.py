@@ -28,7 +28,7 @@ from toolkit.deploy.outdated import versions_for_types
 from toolkit.deploy.values import ValuesInput, coalesce
 from toolkit.errors import DeployError
 
-__all__ = ["DeployForm", "FormOptions", "Submission", "SubmitOptions", "check", "deploy_form", "submit"]
+__all__ = ["LABEL_PLAN", "DeployForm", "FormOptions", "Submission", "SubmitOptions", "check", "deploy_form", "submit"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
+from toolkit.deploy.origin import LABEL_PLAN
 from toolkit.config import Config
 from toolkit.core.offerings import Offering, OfferingsCache, find_offering, offering_of_type
 from toolkit.deploy.records import (STATE_NAMESPACE, Accepted, Holder, Kind, LeaseTiming, Operation, RecordStore,
@@ -43,7 +44,6 @@ __all__ = ["Accepted", "Holder", "InstanceRef", "LABEL_PLAN", "LastOperation", "
 
 log = logging.getLogger(__name__)
 
-LABEL_PLAN = "chartkit.io/plan"
 LABEL_SERVICE_INSTANCE = "chartkit.io/service-instance"
 LABEL_REQUESTED_BY = "chartkit.io/requested-by"
 MAX_ATTEMPTS = 3

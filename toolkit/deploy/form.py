@@ -27,13 +27,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from toolkit.deploy.origin import LABEL_PLAN
 from toolkit.catalog.declarations import Plan
 from toolkit.errors import InputError
 
 __all__ = ["LABEL_PLAN", "FormSpec", "LockedField", "check_plan", "form_spec", "form_values", "values_delta", "widget_kinds"]
 
 #: the release label naming an instance's plan (the same label the broker's provision writes, issue 10)
-LABEL_PLAN = "chartkit.io/plan"
 #: the keys Helm gives a chart used as a subchart: nothing an instance of the type sets
 HIDDEN_TOP_LEVEL = ("global", "enabled")
 _SCALARS = ("string", "integer", "number", "boolean")

@@ -27,6 +27,7 @@ __all__ = [
     "LABEL_CATALOG",
     "LABEL_DIGEST",
     "LABEL_DIGEST_TAIL",
+    "LABEL_PLAN",
     "LABEL_TYPE",
     "LABEL_VERSION",
     "ORIGIN_LABELS",
@@ -41,6 +42,8 @@ LABEL_VERSION = "chartkit.io/version"
 LABEL_DIGEST = "chartkit.io/digest"
 LABEL_DIGEST_TAIL = "chartkit.io/digest-tail"
 LABEL_CATALOG = "chartkit.io/catalog"
+#: the plan (a named value preset the type declares) an instance was deployed with
+LABEL_PLAN = "chartkit.io/plan"
 ORIGIN_LABELS = frozenset({LABEL_TYPE, LABEL_VERSION, LABEL_DIGEST, LABEL_DIGEST_TAIL, LABEL_CATALOG})
 
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-_.A-Za-z0-9]{0,61}[A-Za-z0-9])?)?$")

@@ -56,11 +56,10 @@ class OutdatedRow:
         return bool(self.outdated and current and newest and newest.major > current.major)
 
     def to_json(self) -> dict[str, Any]:
-        out = {**self.instance.to_json(), "latest": self.latest, "outdated": self.outdated, "note": self.note,
-               "policy": self.policy.to_json(), "majorAvailable": self.major, "deprecated": self.deprecated}
-        if self.status is not None:
-            out.update(status=self.status.status.value, target=self.status.target, statusReason=self.status.reason)
-        return out
+        # "status" stays the release's (deployed, failed...): the policy's verdict has a key of its own
+        return {**self.instance.to_json(), "latest": self.latest, "outdated": self.outdated, "note": self.note,
+                "policy": self.policy.to_json(), "majorAvailable": self.major, "deprecated": self.deprecated,
+                "policyStatus": self.status.to_json() if self.status is not None else None}
 
 
 def compute_outdated(instances: Sequence[Instance], latest: Mapping[str, CatalogVersion | None],
