@@ -13,7 +13,7 @@ from toolkit.chartify.apis import APIS, DEFAULT_KUBE_VERSION, ApiRow, KubeVersio
 from toolkit.chartify.read import SourceObject
 from toolkit.errors import ChartifyError, InputError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "corpus"  # public sources, fetched: never committed
+DATA = Path(__file__).parent / "data"  # public sources, each with SOURCE.txt naming the git blob of every file
 POD = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}
 HOOK = {"name": "a.example.com", "sideEffects": "None", "admissionReviewVersions": ["v1"], "failurePolicy": "Fail",
         "matchPolicy": "Equivalent", "timeoutSeconds": 10, "clientConfig": {"url": "https://a.example.com"}}

@@ -16,7 +16,7 @@ from toolkit.chartify.verify import compare
 from toolkit.cli import main
 from toolkit.errors import InputError, LocalEnvError
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "corpus"  # public sources, fetched: never committed
+DATA = Path(__file__).parent / "data"  # public sources, each with SOURCE.txt naming the git blob of every file
 IT_ASSETS = DATA / "it-assets" / "overlays" / "prod"
 LDAP = DATA / "kustomize-ldap" / "overlays"
 
