@@ -130,6 +130,18 @@ def config(catalog, cluster, helm_bin):
 
 
 @pytest.fixture
+def traffic_config(catalog, cluster, helm_bin, gateway, backends):
+    """The one configuration with the local Gateway (its metrics too) and the backends' own metrics: what a
+    rollout attaches its route to and what its gates and the service graph read."""
+    from toolkit.config import ClusterRef, Config, GatewayRef
+
+    return Config(catalog, ClusterRef(cluster.kubeconfig, cluster.context, "test"), helm_binary=helm_bin,
+                  timeout="90s", gateway=GatewayRef(gateway.gateway_name, gateway.gateway_namespace,
+                                                    gateway.metrics_url, "test"),
+                  app_metrics=f"{backends.url}/metrics")
+
+
+@pytest.fixture
 def publish_dir(catalog, helm_bin) -> Callable[[Path, str], str]:
     """Package and publish a chart directory at a version to the test's catalog; returns its digest."""
     return lambda chart, version: publish_chart(chart, catalog, helm_bin, version)

@@ -14,7 +14,7 @@ from toolkit.deploy.strategies.plan import (ROUTE_API, Phase, StepKind, Strategy
                                             state_of)
 from toolkit.errors import DeployError
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.gateway]
 
 
 def _tag(kube, namespace: str) -> str:
@@ -28,8 +28,10 @@ def _gone(kube, namespace: str) -> bool:
 
 
 @pytest.fixture
-def chat_v1_v2(chat_chart, config, publish_dir, kube, namespace):
-    """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published."""
+def chat_v1_v2(chat_chart, traffic_config, publish_dir, kube, namespace):
+    """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published; rollouts attach
+    their routes to the local Gateway."""
+    config = traffic_config
     publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
     publish_dir(chat_chart("1.1.0", "1.21"), "1.1.0")
     install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=namespace))
