@@ -3,7 +3,8 @@
     chartify.py   chartify, verify                          make a type
     catalog.py    package, publish, catalog sync|list|...   share it
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
-    rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
+    rollout.py    rollout start|promote|resume|abort|status, bind   strategies and bindings
+    graph.py      graph                                     who calls whom, measured
     env.py        env, up, down                             the local environment
     render.py     JSON, tables, errors, progress
 
@@ -41,6 +42,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instances", ("install", "upgrade", "deploy", "rollback", "uninstall", "recover", "instances", "history",
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
+    ("graph", ("graph",)),
 )
 
 

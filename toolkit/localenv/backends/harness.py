@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_HOST = re.compile(r"(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
                           r"(\.svc(\.cluster\.local)?)?")
+#: one DNS label: a Service in the caller's own namespace ("localhost" stays what it is)
+SHORT_HOST = re.compile(r"(?!localhost$)[a-z]([-a-z0-9]*[a-z0-9])?")
 ENDPOINTS_TTL = 1.0
 
 
@@ -102,7 +104,7 @@ class Harness:
         if self._client is None:
             self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)
         try:
-            url = await self.resolve(upstream.url)
+            url = await self.resolve(upstream.url, namespace=pod.spec.namespace)
             async with self._client.request(upstream.method, url, data=body,
                                             headers={"X-Caller": pod.spec.caller}) as response:
                 await response.read()
@@ -114,15 +116,18 @@ class Harness:
         pod.upstream_duration.labels(upstream.url).observe(time.perf_counter() - started)
         return status
 
-    async def resolve(self, url: str) -> str:
-        """Service DNS names (``svc.ns[.svc[.cluster.local]]``) become a ready endpoint's IP and target port, round
-        robin, as kube-proxy would do; other hosts are left alone."""
+    async def resolve(self, url: str, *, namespace: str | None = None) -> str:
+        """Service DNS names (``svc.ns[.svc[.cluster.local]]``, or a bare ``svc`` in the caller's ``namespace`` as
+        the cluster DNS search path has it) become a ready endpoint's IP and target port, round robin, as
+        kube-proxy would do; other hosts are left alone."""
         parts = urlsplit(url)
-        match = SERVICE_HOST.fullmatch(parts.hostname or "")
-        if not match:
+        host = parts.hostname or ""
+        match = SERVICE_HOST.fullmatch(host)
+        short = SHORT_HOST.fullmatch(host) if namespace and not match else None
+        if not (match or short):
             return url
         port = parts.port or 80
-        key = (match["namespace"], match["service"], port)
+        key = (match["namespace"], match["service"], port) if match else (str(namespace), host, port)
         cached = self._endpoints.get(key)
         if cached is None or cached[0] < time.monotonic():
             found = await asyncio.to_thread(self._lookup_endpoints, *key)
