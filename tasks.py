@@ -154,7 +154,7 @@ def demo(c, examples="examples/chat", work="out/demo"):
         raise Exit("demo failed (see above)", code=1)
 
 
-BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "gateway")
+BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "gateway", "rollout")
 
 
 @task(help={"only": f"run one benchmark: {', '.join(BENCHMARKS)}"})

@@ -12,7 +12,7 @@ from toolkit.core.rollout import RolloutOptions, RolloutTarget, rollout, status
 from toolkit.deploy.release import get_instance
 from toolkit.deploy.strategies.plan import (ROUTE_API, Phase, StepKind, Strategy, StrategyOptions, route_weights,
                                             state_of)
-from toolkit.errors import DeployError
+from toolkit.errors import ChartkitError, DeployError
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gateway]
 
@@ -176,3 +176,47 @@ def test_rolling_and_cutover_through_the_cli(chat_v1_v2, cluster, kube, namespac
         assert route is None  # an in-place upgrade shifts no traffic between instances
     else:
         assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
+
+
+def test_a_rollout_is_refused_before_anything_moves_when_its_gateway_cannot_carry_it(chat_v1_v2, config, kube,
+                                                                                     namespace):
+    """No Gateway named, a Gateway that does not exist, and one whose implementation lists no supported features
+    (a GatewayClass no controller accepted): each refused with its reason, and no route or green is made."""
+    import uuid
+    from dataclasses import replace as _replace
+
+    from toolkit.config import Config
+    from toolkit.deploy.analysis import AnalysisOptions
+
+    bare = Config(config.catalog, config.cluster, helm_binary=config.helm_binary, timeout="90s")  # no gateway
+    options = RolloutOptions(instance="chat", version="1.1.0", namespace=namespace,
+                             strategy=StrategyOptions(kind=Strategy.CUTOVER, check_timeout_seconds=30))
+    with pytest.raises(DeployError, match=r'unable to roll out ".*/chat" with cutover: no Gateway to attach its '
+                                          r"HTTPRoute to \(hint: pass --gateway NAMESPACE/NAME"):
+        rollout(bare, options)
+    with pytest.raises(DeployError, match=r'unable to attach a route to Gateway ".*/nowhere": it does not exist'):
+        rollout(chat_v1_v2, _replace(options, strategy=_replace(options.strategy, gateway=("nowhere", namespace))))
+
+    cls = f"chartkit-test-{uuid.uuid4().hex[:8]}"
+    kube.apply([{"apiVersion": ROUTE_API, "kind": "GatewayClass", "metadata": {"name": cls},
+                 "spec": {"controllerName": "example.com/nobody-runs-this"}}])
+    try:
+        kube.apply([{"apiVersion": ROUTE_API, "kind": "Gateway", "metadata": {"name": "edge"},
+                     "spec": {"gatewayClassName": cls, "listeners": [{"name": "http", "protocol": "HTTP",
+                                                                       "port": 80}]}}], namespace)
+        split = StrategyOptions(kind=Strategy.SPLIT, customers=("acme",), gateway=("edge", namespace))
+        with pytest.raises(DeployError, match=rf'with split: Gateway "{namespace}/edge" \(class {cls}, controller '
+                                              r"example.com/nobody-runs-this\) does not support Gateway, HTTPRoute, "
+                                              r"ReferenceGrant \(hint: its GatewayClass lists supportedFeatures: none"):
+            rollout(chat_v1_v2, _replace(options, strategy=split))
+    finally:
+        kube.delete(ROUTE_API, "GatewayClass", cls, wait=False)
+    # the local Gateway supports them, but an analysis needs its metrics: none given for a Gateway named by hand
+    gated = StrategyOptions(kind=Strategy.CUTOVER, gateway=("chartkit", "chartkit-gateway"),
+                            analysis=AnalysisOptions.from_data({"metrics": [{"name": "e",
+                                                                            "successCondition": "error_ratio < 0.01"}]}))
+    with pytest.raises(ChartkitError, match=r"and an analysis: no metrics URL for Gateway"):
+        rollout(bare, _replace(options, strategy=gated))
+    assert kube.get(ROUTE_API, "HTTPRoute", "chat", namespace, missing_ok=True) is None
+    assert kube.get("v1", "Namespace", f"{namespace}-chat-green", missing_ok=True) is None
+    assert get_instance(chat_v1_v2, "chat", namespace).version == "1.0.0"
