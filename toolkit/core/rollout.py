@@ -9,7 +9,9 @@ where it stopped and why.
 
 The route attaches to a Gateway (the strategy's, else the configuration's) whose implementation must list the
 features the strategy needs (``supportedFeatures`` of its GatewayClass); analysis gates read that Gateway's
-metrics (``toolkit.deploy.analysis``, run from ``_Rollout._analyse`` only).
+metrics (``toolkit.deploy.analysis``, run from ``_Rollout._analyse`` only). With no Gateway named at all, the
+route is written without a parentRef, as before (a server front door may attach routes its own way); a strategy
+with an analysis is then refused.
 """
 
 from __future__ import annotations
@@ -291,7 +293,7 @@ class _Rollout:
         note = f"; copied {', '.join(copied)}" if copied else ""
         hosts = ", ".join(self.strategy.hostnames)
         where = f"; route {hosts} on Gateway {self.strategy.gateway[1]}/{self.strategy.gateway[0]}" \
-            if self.strategy.gateway else ""
+            if self.strategy.gateway else f"; route {hosts} attached to no Gateway (pass --gateway NAMESPACE/NAME)"
         return f"{inst.type} {self.state['to']} in {self.green_ns}{note}{where}"
 
     def _copy_references(self, objects: list[dict[str, Any]]) -> list[str]:
@@ -395,9 +397,15 @@ def _attached(config: Config, kube: Kube, name: str, namespace: str,
     what = f'unable to roll out "{namespace}/{name}" with {strategy.kind.value}'
     ref = config.gateway
     gateway = strategy.gateway or ((ref.name, ref.namespace) if ref else None)
+    hostnames = strategy.hostnames or (default_hostname(name, namespace),)
     if gateway is None:
-        raise DeployError(f"{what}: no Gateway to attach its HTTPRoute to",
-                          hint="pass --gateway NAMESPACE/NAME (or gateway: in the strategy file, CHARTKIT_GATEWAY)")
+        if strategy.analysis is not None:
+            raise InputError(f"{what} and an analysis: no Gateway whose metrics the gates could read",
+                             hint="pass --gateway NAMESPACE/NAME (or gateway: in the strategy file, CHARTKIT_GATEWAY)")
+        # a route with no parentRef (as before Gateways were named): whatever attaches routes on that cluster may
+        # still carry it, so it is not refused; the first step says it plainly
+        log.warning("%s/%s: no Gateway named; its HTTPRoute attaches to none", namespace, name)
+        return replace(strategy, hostnames=hostnames), None
     target = _gateway_target(kube, *gateway)
     missing = missing_features(strategy.kind, target)
     if missing:
@@ -414,7 +422,6 @@ def _attached(config: Config, kube: Kube, name: str, namespace: str,
             raise DeployError(f"{what} and an analysis: chartkit reads the metrics of {', '.join(METRICS_CONTROLLERS)}"
                               f", and {target.describe()} is another implementation",
                               hint="drop the analysis, or use a Gateway run by Traefik")
-    hostnames = strategy.hostnames or (default_hostname(name, namespace),)
     return replace(strategy, gateway=gateway, hostnames=hostnames, metrics_url=metrics), metrics
 
 
