@@ -5,14 +5,19 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
 
     ChartkitError
     ├── InputError          bad user input: a file, an object, a field, a flag (chartify, values, overrides)
+    │   └── VersionConflictError  a stale maintenance_info.version (the broker: 422 MaintenanceInfoConflict)
     ├── ChartifyError       a chart could not be generated or does not reproduce its source
     ├── CatalogError        packaging, versions, immutability, the repo-index
     │   └── SigningError    GnuPG could not sign or export a key (toolkit/adapters/gpg.py)
     ├── DeployError         instances: install/upgrade/rollback/uninstall, drift
+    │   ├── NotFoundError   no such service instance, binding or operation (the broker: 404 / 410 / 400)
+    │   ├── ConflictError   it exists with other attributes (the broker: 409 Conflict)
+    │   └── BusyError       another operation on it is in progress (the broker: 422 ConcurrencyError)
     ├── HelmError           the helm CLI failed (toolkit/adapters/helm.py)
     ├── RegistryError       the OCI registry failed or refused (toolkit/adapters/oci.py)
     ├── ClusterError        the Kubernetes API or a kubeconfig failed or refused
     │   └── KubeError       one API request or the kubeconfig failed (toolkit/adapters/kube.py); status, reason
+    ├── BrokerError         an Open Service Broker refused or failed (adapters/osb.py), or ours could not serve
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
@@ -21,17 +26,22 @@ Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what
 from __future__ import annotations
 
 __all__ = [
+    "BrokerError",
+    "BusyError",
     "CatalogError",
     "ChartifyError",
     "ChartkitError",
     "ClusterError",
+    "ConflictError",
     "DeployError",
     "HelmError",
     "InputError",
     "KubeError",
     "LocalEnvError",
+    "NotFoundError",
     "RegistryError",
     "SigningError",
+    "VersionConflictError",
 ]
 
 
@@ -101,3 +111,32 @@ class SigningError(CatalogError):
 
 class LocalEnvError(ChartkitError):
     """The local helm, registry or cluster could not be built, started or found."""
+
+
+class VersionConflictError(InputError):
+    """The version a request expects (OSB ``maintenance_info.version``) is not the one the catalog offers."""
+
+
+class NotFoundError(DeployError):
+    """No such service instance, binding or operation; ``gone``: it existed and was deprovisioned."""
+
+    def __init__(self, message: str, *, hint: str | None = None, gone: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.gone = gone
+
+
+class ConflictError(DeployError):
+    """A service instance or binding of that id exists with other attributes."""
+
+
+class BusyError(DeployError):
+    """Another operation on the same service instance or binding is in progress."""
+
+
+class BrokerError(ChartkitError):
+    """Another Open Service Broker refused or failed a request; ``status`` and ``error`` are its answer's."""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int = 0, error: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.error = error

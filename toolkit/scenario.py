@@ -6,7 +6,10 @@ environment (built on first use, with a progress line per build) as its catalog 
 The chat app runs in the local cluster → chartify reads it live → package → publish to the local catalog → an
 intern installs a staging instance with one command (a locked parameter is refused) → a new version is published
 → ``outdated`` flags the instance → upgrade → a direct edit shows up in ``drift`` (and an edit of a locked field
-is a compliance violation).
+is a compliance violation) → the owner publishes a RabbitMQ type with plans and binding outputs → a broker serves
+the catalog (Open Service Broker API) → through it an intern provisions a staging chat with plan ``small`` and a
+RabbitMQ, binds the chat app to it with one call (credentials under ``$SERVICE_BINDING_ROOT``), and the owner
+updates the chat to plan ``large``.
 
 The app runs in namespace ``chat-demo`` (re-applied each run: idempotent). Every run uses a fresh catalog namespace
 and a fresh instance namespace (``demo-<stamp>``), so re-runs never collide with what an earlier run published
@@ -30,12 +33,24 @@ log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 #: the owner's choice for the demo: the image is pinned by the owner (interns cannot point it elsewhere)
-OVERRIDES = "parameters:\n  chat.image:\n    locked: true\n    description: Images come from the org registry, pinned by the owner\n"
+OVERRIDES = """\
+parameters:
+  chat.image:
+    locked: true
+    description: Images come from the org registry, pinned by the owner
+declarations:
+  plans:
+    - {name: small, description: one replica for trying things, default: true,
+       values: {chat: {replicaCount: 1}}, locked: [chat.replicaCount]}
+    - {name: large, description: three replicas with more memory, free: false,
+       values: {chat: {replicaCount: 3, resources: {limits: {cpu: "2", memory: 1Gi}}}}, locked: [chat.replicaCount]}
+"""
 
 
 @dataclass(frozen=True, kw_only=True)
 class DemoOptions:
     examples: Path = Path("examples/chat")
+    rabbitmq: Path | None = None          # the RabbitMQ app's manifests (default: beside examples, "rabbitmq")
     work: Path = Path("out/demo")
     app_namespace: str = "chat-demo"
     instance: str = "staging"
@@ -172,7 +187,106 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
     if report.exit_code is not ExitCode.VIOLATION:
         raise DeployError("demo: drift did not flag the locked image as a compliance violation")
     _done(say, t, f"chartkit drift exit code {int(report.exit_code)}: compliance violation")
+    _broker_story(config, options, work, namespace, say)
     say(f"done: catalog {catalog.url}, instance {namespace}/{options.instance}, chart {chart_dir}")
+
+
+def _broker_story(config, options: DemoOptions, work: Path, namespace: str, say: Say) -> None:  # noqa: ANN001
+    """Steps 11-15: a RabbitMQ type, the broker, provision + bind + plan change through the OSB API over HTTP."""
+    import base64
+    import secrets
+    import uuid
+
+    import httpx
+
+    from toolkit.broker.app import BrokerSettings
+    from toolkit.broker.server import BackgroundBroker, ServeOptions, free_port
+    from toolkit.core.chartify import ChartifyOptions, chartify
+    from toolkit.core.credentials import BasicCredentials
+    from toolkit.core.package import PackageOptions, package
+    from toolkit.core.publish import PublishOptions, publish
+    from toolkit.core.provision import LeaseTiming
+
+    rabbit_src = options.rabbitmq or options.examples.parent / "rabbitmq"
+    t = _step(say, 11, f"owner: chartify {rabbit_src} (plans small/large, binding outputs) -> publish rabbitmq 1.0.0")
+    repo_chart = rabbit_src.parent.parent / "charts" / "rabbitmq"
+    overrides = repo_chart / ".chartify-overrides.yaml"
+    made = chartify(config, [str(rabbit_src)], ChartifyOptions(
+        name="rabbitmq", version="1.0.0", output=work / "rabbitmq",
+        overrides=overrides if overrides.is_file() else None))
+    pkg = package(config, PackageOptions(chart=made.chart, version="1.0.0", destination=work / "packages"))
+    publish(config, PublishOptions(packages=(pkg.path,))).raise_for_errors()
+    _done(say, t, f"rabbitmq 1.0.0 published with {made.chart / 'chartkit.yaml'}")
+
+    t = _step(say, 12, "the platform team starts the broker: chartkit broker (Open Service Broker API 2.17)")
+    password = secrets.token_urlsafe(18)
+    settings = BrokerSettings(credentials=BasicCredentials("platform", password), workers=4,
+                              state_namespace="chartkit-system", timing=LeaseTiming(duration=6, renew=2))
+    serve = ServeOptions(port=free_port())
+    with BackgroundBroker(config, settings, serve) as url, httpx.Client(
+            base_url=url, auth=("platform", password), headers={"X-Broker-API-Version": "2.17"}, timeout=60) as http:
+        services = {s["name"]: s for s in http.get("/v2/catalog").json()["services"]}
+        plans = {name: {p["name"]: p["id"] for p in svc["plans"]} for name, svc in services.items()}
+        _done(say, t, f"{url}: " + "; ".join(f"{n} plans {', '.join(p)}" for n, p in sorted(plans.items())))
+
+        def wait(instance: str, operation: str) -> dict:
+            deadline = time.monotonic() + 300
+            while True:
+                body = http.get(f"/v2/service_instances/{instance}/last_operation",
+                                params={"operation": operation}).json()
+                if body.get("state") != "in progress":
+                    if body.get("state") != "succeeded":
+                        raise DeployError(f"demo: {instance}: {body}")
+                    return body
+                if time.monotonic() > deadline:
+                    raise DeployError(f"demo: {instance} still in progress")
+                time.sleep(0.5)
+
+        def put(instance: str, service: str, plan: str, context: dict, parameters: dict | None = None) -> str:
+            answer = http.put(f"/v2/service_instances/{instance}", params={"accepts_incomplete": "true"},
+                              json={"service_id": services[service]["id"], "plan_id": plans[service][plan],
+                                    "organization_guid": "demo", "space_guid": "demo", "context": context,
+                                    "parameters": parameters or {}},
+                              headers={"X-Broker-API-Originating-Identity": "kubernetes " + base64.b64encode(
+                                  b'{"username": "intern"}').decode()})
+            if answer.status_code != 202:
+                raise DeployError(f"demo: provisioning {service} answered {answer.status_code}: {answer.text}")
+            return wait(instance, answer.json()["operation"])["description"]
+
+        staging = f"{namespace}-osb"
+        chat_id, mq_id = str(uuid.uuid4()), str(uuid.uuid4())
+        t = _step(say, 13, f"intern: PUT /v2/service_instances/... chat plan small -> {staging}/staging")
+        _done(say, t, put(chat_id, "chat", "small", {"platform": "kubernetes", "namespace": staging,
+                                                   "instance_name": "staging"}))
+        t = _step(say, 14, "intern: a RabbitMQ for it, plan small (the credentials are the intern's choice)")
+        mq_user = {"RABBITMQ_DEFAULT_USER": "chat", "RABBITMQ_DEFAULT_PASS": secrets.token_urlsafe(16)}
+        _done(say, t, put(mq_id, "rabbitmq", "small", {"platform": "kubernetes", "namespace": f"{staging}-mq",
+                                                       "instance_name": "rabbitmq"},
+                          {"rabbitmq": {"secret": {"existingSecret": "", "values": mq_user}}}))
+
+        t = _step(say, 15, "one call binds the chat app to the Rabbit service: PUT .../service_bindings/... "
+                           "workload=Deployment/chat")
+        answer = http.put(f"/v2/service_instances/{mq_id}/service_bindings/{uuid.uuid4()}",
+                          json={"service_id": services["rabbitmq"]["id"], "plan_id": plans["rabbitmq"]["small"],
+                                "parameters": {"namespace": staging, "workload": "Deployment/chat",
+                                               "name": "rabbitmq"}})
+        if answer.status_code != 201:
+            raise DeployError(f"demo: binding answered {answer.status_code}: {answer.text}")
+        keys = sorted(answer.json()["credentials"])
+        pod = config.kube().get("apps/v1", "Deployment", "chat", staging)["spec"]["template"]["spec"]
+        mounts = [m["mountPath"] for m in pod["containers"][0].get("volumeMounts") or []
+                  if m["mountPath"].startswith("/bindings/")]
+        root = next(e["value"] for e in pod["containers"][0]["env"] if e["name"] == "SERVICE_BINDING_ROOT")
+        _done(say, t, f"Secret {staging}/rabbitmq ({', '.join(keys)}) at {mounts[0]} (SERVICE_BINDING_ROOT={root})")
+
+        t = _step(say, 16, "owner: PATCH the staging chat to plan large")
+        answer = http.patch(f"/v2/service_instances/{chat_id}", params={"accepts_incomplete": "true"},
+                            json={"service_id": services["chat"]["id"], "plan_id": plans["chat"]["large"]})
+        if answer.status_code != 202:
+            raise DeployError(f"demo: the plan change answered {answer.status_code}: {answer.text}")
+        wait(chat_id, answer.json()["operation"])
+        replicas = config.kube().get("apps/v1", "Deployment", "chat", staging)["spec"]["replicas"]
+        _done(say, t, f"{staging}/staging: plan large, {replicas} replicas")
 
 
 

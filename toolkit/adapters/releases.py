@@ -10,9 +10,9 @@ asks only for metadata (a PartialObjectMetadataList), so ``chartkit instances`` 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import gzip
 import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -61,7 +61,7 @@ class ReleaseRecord:
         """When this revision last changed (UTC, ISO 8601)."""
         stamp = self.labels.get("modifiedAt") or self.labels.get("createdAt")
         if stamp and stamp.isdigit():
-            return dt.datetime.fromtimestamp(int(stamp), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(stamp)))
         return self.created
 
     @property

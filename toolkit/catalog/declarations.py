@@ -23,6 +23,7 @@ __all__ = [
     "Output",
     "Plan",
     "TypeDeclarations",
+    "declarations_of_package",
     "load_declarations",
     "parse_declarations",
     "schema_dir",
@@ -48,10 +49,14 @@ class Plan:
     default: bool = False
     values: Mapping[str, Any] = field(default_factory=dict)
     locked: tuple[str, ...] = ()
+    bindable: bool | None = None  # None: the type's ``bindable``
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "free": self.free, "default": self.default,
-                "values": dict(self.values), "locked": list(self.locked)}
+        out = {"name": self.name, "description": self.description, "free": self.free, "default": self.default,
+               "values": dict(self.values), "locked": list(self.locked)}
+        if self.bindable is not None:
+            out["bindable"] = self.bindable
+        return out
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class TypeDeclarations:
     bindable: bool = True
     outputs: tuple[Output, ...] = ()
     rotation: bool = False
+    rotate: tuple[str, ...] = ()   # values paths a rotation regenerates
     update_strategy: Mapping[str, Any] = field(default_factory=lambda: {"kind": "rolling"})
     security: bool = False
     notes: str = ""
@@ -112,9 +118,18 @@ class TypeDeclarations:
                 return plan
         raise InputError(f'unable to use plan "{name}": the type declares {", ".join(p.name for p in self.plans)}')
 
+    @property
+    def rotatable(self) -> bool:
+        """Re-binding can issue new credentials: rotation declared, with the values it regenerates."""
+        return self.rotation and bool(self.rotate)
+
+    def plan_bindable(self, plan: Plan) -> bool:
+        return self.bindable if plan.bindable is None else plan.bindable
+
     def to_json(self) -> dict[str, Any]:
         return {"plans": [p.to_json() for p in self.plans], "bindable": self.bindable,
                 "outputs": [o.to_json() for o in self.outputs], "rotation": self.rotation,
+                "rotate": list(self.rotate),
                 "updateStrategy": dict(self.update_strategy), "security": self.security, "notes": self.notes,
                 "migrations": [{"from": m.from_versions, "rename": dict(m.rename), "set": dict(m.set),
                                 "remove": list(m.remove)} for m in self.migrations],
@@ -145,7 +160,8 @@ def parse_declarations(data: Any, origin: str) -> TypeDeclarations:
         return TypeDeclarations()
     _validate(data, origin)
     plans = tuple(Plan(p["name"], p.get("description", ""), p.get("free", True), p.get("default", False),
-                       p.get("values") or {}, tuple(p.get("locked") or ())) for p in data.get("plans") or ())
+                       p.get("values") or {}, tuple(p.get("locked") or ()), p.get("bindable"))
+                  for p in data.get("plans") or ())
     if sum(p.default for p in plans) > 1:
         raise InputError(f'unable to use type declarations "{origin}": more than one plan is marked default')
     binding = data.get("binding") or {}
@@ -157,6 +173,7 @@ def parse_declarations(data: Any, origin: str) -> TypeDeclarations:
                        for m in data.get("migrations") or ())
     return TypeDeclarations(plans=plans or TypeDeclarations.plans, bindable=data.get("bindable", True),
                             outputs=outputs, rotation=bool(binding.get("rotation", False)),
+                            rotate=tuple(binding.get("rotate") or ()),
                             update_strategy=data.get("updateStrategy") or {"kind": "rolling"},
                             security=bool(release.get("security", False)), notes=release.get("notes", ""),
                             migrations=migrations, declared=True)
@@ -172,3 +189,10 @@ def load_declarations(text: str | bytes | None, origin: str) -> TypeDeclarations
         text = text.decode(errors="replace")
     docs = load_documents(text, origin)
     return parse_declarations(docs[0] if docs else None, origin)
+
+
+def declarations_of_package(package: bytes, origin: str) -> TypeDeclarations:
+    """The declarations a chart package carries (its ``chartkit.yaml``), or the defaults when it has none."""
+    from toolkit.catalog.artifact import read_package_file
+
+    return load_declarations(read_package_file(package, DECLARATIONS_FILE), f"{origin}:{DECLARATIONS_FILE}")

@@ -193,7 +193,7 @@ def _package_files(chart: bytes) -> dict[str, bytes]:
             if not info.isfile() or len(parts) < 2 or "charts" == parts[1]:
                 continue
             rel = "/".join(parts[1:])
-            if rel in ("Chart.yaml", "values.yaml", "values.schema.json") or rel.startswith("templates/"):
+            if rel in ("Chart.yaml", "values.yaml", "values.schema.json", "chartkit.yaml") or rel.startswith("templates/"):
                 extracted = tar.extractfile(info)
                 if extracted:
                     out[rel] = extracted.read()
@@ -323,7 +323,19 @@ def build_entry(url: CatalogURL, type_name: str, tag: str, manifest: bytes, char
         "signed": any(layer.get("mediaType") == PROV_MEDIA_TYPE for layer in layers),
         "parameters": parameters(schema, values),
         "images": images(values, templates, app_version=str(chart_yaml.get("appVersion") or "")),
+        "declarations": _declarations(files.get("chartkit.yaml"), f"{type_name}:{tag}"),
     }
+
+
+def _declarations(text: bytes | None, origin: str) -> dict[str, Any]:
+    """The type's declarations (chartkit.yaml: plans, binding outputs, update strategy) for the index."""
+    from toolkit.catalog.declarations import TypeDeclarations, load_declarations
+
+    try:
+        return load_declarations(text, origin).to_json()
+    except InputError as exc:  # a broken chartkit.yaml must not break the index: the defaults stand, said once
+        log.warning("%s", exc)
+        return TypeDeclarations().to_json()
 
 
 # -- the index file ---------------------------------------------------------------------------------------

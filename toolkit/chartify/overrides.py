@@ -50,6 +50,12 @@ OVERRIDES_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "declarations": {
+            "type": "object",
+            "description": "The type's declarations (chartkit.yaml, schemas/type-declarations.schema.json) the owner "
+                           "sets: plans, bindable, binding (outputs, rotation), updateStrategy, release, migrations. "
+                           "Each key given replaces what chartify infers.",
+        },
         "add": {
             "type": "array",
             "description": "Extra parameters: a field of one object becomes a value (its current value the default).",
@@ -77,6 +83,7 @@ class Overrides:
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     add: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    declarations: dict[str, Any] = field(default_factory=dict)  # the owner's chartkit.yaml keys
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -84,6 +91,8 @@ class Overrides:
             out["parameters"] = self.parameters
         if self.add:
             out["add"] = self.add
+        if self.declarations:
+            out["declarations"] = self.declarations
         return out
 
 
@@ -107,7 +116,7 @@ def load_overrides(path: Path) -> Overrides:
         raise InputError(f'unable to use overrides "{path}": at {where}: {err.message}',
                          hint="see schemas/chartify-overrides.schema.json")
     return Overrides(parameters=dict(data.get("parameters") or {}), add=list(data.get("add") or []),
-                     source=str(path))
+                     source=str(path), declarations=dict(data.get("declarations") or {}))
 
 
 def _walk_exprs(node: Any, visit: Any, parent: Any = None, key: Any = None) -> None:

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+from toolkit.chartify.declarations import declaration_files
 from toolkit.chartify.emit import yaml_lines
 from toolkit.chartify.model import Model, Ref, join_key, values_ref
 from toolkit.chartify.overrides import OVERRIDES_FILE, Overrides, dump_overrides
@@ -189,6 +190,7 @@ def chart_files(model: Model, *, locks: Mapping[tuple[str, ...], Any], overrides
         files[key] = files.get(key, "") + _template_text(tf)
     if overrides.to_dict():
         files[OVERRIDES_FILE] = dump_overrides(overrides)
+    files.update(declaration_files(model, overrides.declarations))
     return files
 
 

@@ -5,6 +5,7 @@
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
     rollout.py    rollout start|promote|resume|abort|status, bind   strategies and bindings
     graph.py      graph                                     who calls whom, measured
+    broker.py     provision, update, deprovision, marketplace, broker   service instances by plan, the OSB broker
     env.py        env, up, down                             the local environment
     render.py     JSON, tables, errors, progress
 
@@ -43,6 +44,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
     ("graph", ("graph",)),
+    ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
 )
 
 

@@ -162,6 +162,17 @@ def _show(args: argparse.Namespace) -> int:
     print("  parameters:")
     for p in entry["parameters"]:
         print(f"    {p['name']:<40} {p['type']:<10} {json.dumps(p['default'])}{'  (locked)' if p['locked'] else ''}")
+    decl = entry.get("declarations")
+    if decl:
+        print(f"  plans{'' if decl['declared'] else ' (no chartkit.yaml: the defaults)'}:")
+        for plan in decl["plans"]:
+            locks = f"  locked: {', '.join(plan['locked'])}" if plan["locked"] else ""
+            print(f"    {plan['name']:<12}{' (default)' if plan.get('default') else ''} {plan.get('description', '')}"
+                  f"{'' if plan.get('free', True) else '  (paid)'}  values {json.dumps(plan['values'])}{locks}")
+        outputs = ", ".join(o["key"] + (" (secret)" if o["sensitive"] else "") for o in decl["outputs"])
+        print(f"  binding: {'bindable' if decl['bindable'] else 'not bindable'}"
+              + (f"; outputs {outputs}" if outputs else ""))
+        print(f"  update strategy: {json.dumps(decl['updateStrategy'])}")
     return 0
 
 

@@ -213,15 +213,17 @@ def _recover(args: argparse.Namespace) -> int:
 
 
 def _instances(args: argparse.Namespace) -> int:
-    from toolkit.core.instances import InstancesOptions, instances
-    from toolkit.core.outdated import OutdatedOptions, OutdatedRow, outdated
-
     config = config_of(args)
     namespace = None if args.all_namespaces else args.namespace
     if args.no_outdated:
+        from toolkit.core.instances import InstancesOptions, instances
+        from toolkit.core.outdated import OutdatedRow
+
         rows = [OutdatedRow(i, None, False, "not checked")
                 for i in instances(config, InstancesOptions(namespace=namespace))]
     else:
+        from toolkit.core.outdated import OutdatedOptions, outdated
+
         rows = outdated(config, OutdatedOptions(namespace=namespace)).rows
     if args.json:
         print_json([r.to_json() for r in rows])

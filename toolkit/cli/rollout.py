@@ -76,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="binding Secret name (default <instance>-binding)")
     p.add_argument("--secret", help="the instance's Secret to hand over (default: the one its release uses)")
     p.add_argument("--service", help="the instance's Service (default: named like the instance, else the first)")
+    p.add_argument("--workload", metavar="KIND/NAME",
+                   help="project the binding into this Deployment/StatefulSet/CronJob of the consumer namespace "
+                        "($SERVICE_BINDING_ROOT/<name>)")
+    p.add_argument("--state-namespace", metavar="NAMESPACE",
+                   help="where provisioned (and bought) service instances are recorded (default chartkit-system)")
     _common(p)
     p.set_defaults(handler=_bind)
 
@@ -170,8 +175,9 @@ def _status(args: argparse.Namespace) -> int:
 def _bind(args: argparse.Namespace) -> int:
     from toolkit.core.bind import BindOptions, bind
 
+    state = {"state_namespace": args.state_namespace} if args.state_namespace else {}
     options = BindOptions(instance=args.instance, namespace=args.namespace, consumer_namespace=args.consumer_namespace,
-                          name=args.name, secret=args.secret, service=args.service)
+                          name=args.name, secret=args.secret, service=args.service, workload=args.workload, **state)
     return report(bind(config_of(args), options), args.json)
 
 

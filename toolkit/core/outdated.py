@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from toolkit.config import Config
@@ -31,6 +30,8 @@ class OutdatedReport:
 
 def outdated(config: Config, options: OutdatedOptions = OutdatedOptions()) -> OutdatedReport:
     """The cluster listing and the catalog's type list are independent: they run side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(1) as pool:
         # the catalog (and its registry, maybe a local one started on demand) resolves while the cluster answers
         catalog = pool.submit(lambda: config.catalog)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -71,6 +70,8 @@ def latest_for_types(catalog: CatalogRef, types: Iterable[str]) -> tuple[dict[st
     wanted = sorted(set(types))
     if not wanted:
         return {}, 0
+    from concurrent.futures import ThreadPoolExecutor  # only when the catalog is asked: 5 ms of threading imports
+
     with catalog.registry() as reg:
         def newest(type_name: str) -> CatalogVersion | None:
             return newest_version(catalog_versions_of(reg.tags(catalog.url.repository(type_name))))

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from toolkit.errors import LocalEnvError
+from toolkit.localenv._pidfile import PidFile, proc_stat
+
+__all__ = ["PidFile", "Progress", "free_port", "locked", "log_tail", "port_free", "say", "spawn", "stop", "wait_until"]
 
 log = logging.getLogger(__name__)
 
@@ -46,76 +49,6 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of a process from /proc, or None when it does not exist."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # the command name (field 2) may hold spaces and parentheses: split after its closing parenthesis
-    fields = raw[raw.rindex(")") + 2:].split()
-    return fields[0], fields[19]
-
-
-def _threads_alive(pid: int) -> bool:
-    """A zombie leader can outlive its threads' exit by a while; they still hold its sockets until they go."""
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    for task in tasks:
-        try:
-            raw = (task / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        if raw[raw.rindex(")") + 2:].split()[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-@dataclass(frozen=True)
-class PidFile:
-    """A pid file naming one started process: ``{"pid", "start", "argv"}``."""
-
-    path: Path
-
-    def read(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def pid(self) -> int | None:
-        """The recorded pid when that exact process still runs; None when absent, dead or reused."""
-        record = self.read()
-        if not record:
-            return None
-        pid = int(record.get("pid", 0))
-        stat = _proc_stat(pid) if pid > 0 else None
-        if stat and stat[0] == "Z" and not _threads_alive(pid):
-            _reap(pid)
-            return None
-        if not stat or stat[1] != str(record.get("start")):
-            return None
-        return pid
-
-    def stale(self) -> bool:
-        return self.path.exists() and self.pid() is None
-
-    def write(self, pid: int, argv: Sequence[str]) -> None:
-        stat = _proc_stat(pid)
-        record = {"pid": pid, "start": stat[1] if stat else "", "argv": list(argv)}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(self.path)
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def spawn(argv: Sequence[str], *, pidfile: PidFile, log_file: Path, env: Mapping[str, str] | None = None,

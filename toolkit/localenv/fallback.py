@@ -15,7 +15,7 @@ from pathlib import Path
 from toolkit.config import DEFAULT_CATALOG_PATH, CatalogRef, CatalogURL, ClusterRef, Fallback, GatewayRef
 from toolkit.errors import InputError
 from toolkit.localenv import paths
-from toolkit.localenv._proc import PidFile
+from toolkit.localenv._pidfile import PidFile
 
 __all__ = ["fallback"]
 
