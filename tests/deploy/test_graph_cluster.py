@@ -47,7 +47,8 @@ def callcenter(chat_chart, traffic_config, publish_dir, kube, namespace, tmp_pat
         publish_dir(charts[type_name], "1.0.0")
     publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
     kube.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat-mq", "namespace": namespace},
-                 "stringData": {"RABBITMQ_PASSWORD": "example"}}])
+                 "stringData": {"RABBITMQ_USER": "chat", "RABBITMQ_PASSWORD": "example",  # what chat's type
+                                "AMQP_URL": f"amqp://chat:example@rabbitmq.{namespace}.svc:5672/chat"}}])  # hands out
     latency = "chartkit.io/backend-latency-ms"
     installs = [
         ("rabbitmq", "callcenter-queue", namespace, ValuesInput(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import signal
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def test_blue_green_ramp_under_steady_load_moves_every_share_within_3_points(cha
     for weight in strategy.steps:
         [done] = timeline.at(StepKind.WEIGHT, "done", weight)
         window = recorder.between(done + SETTLE, timeline.next_started(done))
-        figures[weight] = (len(window), round(share(window, NEW) * 100, 2))
+        figures[weight] = (len(window), round(share(window, NEW) * 100, 2),
+                           dict(Counter((s.status, s.version) for s in window)))
         assert len(window) >= 1000, figures
         assert share(window, NEW) * 100 == pytest.approx(weight, abs=3), figures
     print(f"\nramp shares (requests, % new) per step: {figures}")

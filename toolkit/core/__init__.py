@@ -13,8 +13,8 @@ calling these::
     make a type     chartify · verify
     share it        package · publish · sync · deprecate · catalog (list / show / search)
     run instances   install · upgrade · upgrade_all · deploy · rollback · uninstall · recover
-                    · rollout (rollout / promote / abort / status) · bind (bind / unbind / bindings)
-    observe         instances · history · outdated · drift
+                    · rollout (rollout / promote / resume / abort / status) · bind (bind / unbind / bindings)
+    observe         instances · history · outdated · drift · graph (graph / observe)
 
 Each module is imported on its own (``toolkit.core.<operation>``): a command pays only for what it runs.
 """

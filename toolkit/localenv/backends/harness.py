@@ -4,7 +4,10 @@ labelled ``chartkit.io/backend``, and a control server on loopback.
 Pods are listed (label selector, all namespaces) every ``interval`` through the Kubernetes adapter; servers start
 for new pods and stop ``linger`` seconds after their pod left (deleted, not Ready, terminating), so a gateway that
 still routes to it for a moment (its configuration follows EndpointSlices with a short delay) is answered rather
-than refused. When kwok hands a recycled IP to a new pod, the old server stops at once. Each server is a uvicorn
+than refused. When kwok hands a recycled IP to a new pod (it does at once), the server on that address answers as
+the new pod from its next request: no restart, so the address never refuses nor drains as the old pod while the
+gateway already sends the new one's traffic there (a graceful stop took seconds, and answered 503s and other pods'
+identities meanwhile). Each server is a uvicorn
 server on a socket of its own, all running one Starlette app (app.py).
 
 Control server (127.0.0.1:PORT): ``/healthz`` (the code digest it runs), ``/servers`` (JSON: servers, skipped
@@ -193,8 +196,14 @@ class Harness:
             if want is not None and want.uid == running.pod.spec.uid:
                 running.pod.spec = want  # annotations (latency, error rate) may change on a live pod
                 running.retire_at = None
-            elif want is not None or (running.retire_at is not None and now >= running.retire_at):
-                stopping.append(address)  # gone long enough, or its address now belongs to another pod
+            elif want is not None:
+                # the address now belongs to another pod: the same socket answers as that pod from now on
+                old = running.pod.spec
+                running.pod, running.started, running.retire_at = PodServer(want), time.time(), None
+                log.info("%s:%s now serves %s/%s (%s), was %s/%s", want.ip, want.port, want.namespace, want.pod,
+                         want.version, old.namespace, old.pod)
+            elif running.retire_at is not None and now >= running.retire_at:
+                stopping.append(address)  # gone long enough
             elif running.retire_at is None:
                 running.retire_at = now + self.linger
         await asyncio.gather(*(self._stop(address) for address in stopping))
