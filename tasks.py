@@ -26,13 +26,16 @@ def _chartkit(c, *args: str, what: str) -> None:
 
 # --- setup & tests ------------------------------------------------------------------------------------------
 
-#: Debian packages the local environment runs, by the command each provides
-APT_PACKAGES = {"docker-registry": "docker-registry", "ip": "iproute2", "gpg": "gnupg"}
+#: Debian packages the local environment runs, by the command each provides (chromium: the console's browser tests)
+APT_PACKAGES = {"docker-registry": "docker-registry", "ip": "iproute2", "gpg": "gnupg", "chromium": "chromium",
+                "chromedriver": "chromium-driver"}
 
 
-@task(help={"apt": "also apt-get install the system packages (docker-registry, iproute2, gnupg) when missing"})
+@task(help={"apt": "also apt-get install the system packages (docker-registry, iproute2, gnupg, chromium) when "
+                   "missing"})
 def setup(c, apt=True):
-    """Install chartkit and its Python dependencies (editable), plus the Debian packages the local env runs."""
+    """Install chartkit and its Python dependencies (editable), the Debian packages the local env runs, and build
+    the web console's front end (npm ci + vite, cached by its sources)."""
     # compat mode: a plain path entry instead of setuptools' import finder, which cost every command ~14 ms
     c.run(shlex.join([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]",
                       "--config-settings", "editable_mode=compat"]))
@@ -44,6 +47,7 @@ def setup(c, apt=True):
         sudo = "" if os.geteuid() == 0 else "sudo "
         c.run(f"{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq "
               + shlex.join(missing))
+    _chartkit(c, "console", "--build", what="build the console's front end")
 
 
 @task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})

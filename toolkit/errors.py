@@ -18,6 +18,7 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     ├── ClusterError        the Kubernetes API or a kubeconfig failed or refused
     │   └── KubeError       one API request or the kubeconfig failed (toolkit/adapters/kube.py); status, reason
     ├── BrokerError         an Open Service Broker refused or failed (adapters/osb.py), or ours could not serve
+    ├── DeliveryError       a notice could not be delivered to a webhook (toolkit/adapters/webhook.py)
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
@@ -33,6 +34,7 @@ __all__ = [
     "ChartkitError",
     "ClusterError",
     "ConflictError",
+    "DeliveryError",
     "DeployError",
     "HelmError",
     "InputError",
@@ -107,6 +109,10 @@ class KubeError(ClusterError):
 
 class SigningError(CatalogError):
     """GnuPG could not sign or export a key."""
+
+
+class DeliveryError(ChartkitError):
+    """A notice could not be delivered (its webhook is down or refused it); it stays in the outbox."""
 
 
 class LocalEnvError(ChartkitError):

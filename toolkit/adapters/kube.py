@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import threading
@@ -161,8 +162,12 @@ def _status_error(status: int, data: bytes | Mapping[str, Any], target: str, met
     else:
         text = data.decode(errors="replace") if isinstance(data, bytes) else ""
         message, reason = " ".join(text.split())[:300], ""
+    hint = _hint(status, reason, method)
+    if status == 403 and "denied request" in message:
+        # an admission policy said no, not RBAC: its message is the reason (chartkit guard names the lock)
+        hint = "an admission policy refused the change; its message says why (`chartkit guard` protects locked fields)"
     return KubeError(f"unable to {target}: {message or phrase or f'HTTP {status}'}",
-                     hint=_hint(status, reason, method), status=status, reason=reason)
+                     hint=hint, status=status, reason=reason)
 
 
 def _memfd(data: bytes, fds: list[int]) -> str:
@@ -397,6 +402,7 @@ class Kube:
             try:
                 self._send(conn, method, url, payload, headers)
                 response = conn.getresponse()
+                self._warned(response.getheaders())
                 return response.status, response.reason, response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
                     ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
@@ -412,6 +418,22 @@ class Kube:
                 conn.close()  # a timed-out answer may still arrive: never reuse that connection
                 raise self._unreachable(exc, target) from None
         raise AssertionError("unreachable")
+
+    def _warned(self, headers: list[tuple[str, str]]) -> None:
+        """Keep the server's ``Warning`` headers (e.g. an admission policy in warn mode) and log them, as kubectl
+        prints them; ``warnings()`` returns those of this thread's last request."""
+        found = []
+        for name, value in headers:
+            if name.lower() == "warning":
+                match = re.match(r'^\d{3} \S+ "(.*)"$', value)
+                found.append(match.group(1).replace('\\"', '"') if match else value)
+        for text in found:
+            log.info("the API server warns: %s", text)  # callers decide what to show (warnings())
+        self._local.warnings = found
+
+    def warnings(self) -> list[str]:
+        """The ``Warning`` headers of the last request this thread made."""
+        return list(getattr(self._local, "warnings", []))
 
     # -- raw requests ---------------------------------------------------------------------------------------
 

@@ -114,3 +114,12 @@ class ReleaseStore:
 
     def manifest(self, name: str, namespace: str, revision: int) -> str:
         return str(self.release(name, namespace, revision).get("manifest") or "")
+
+    def set_labels(self, name: str, namespace: str, revision: int, labels: Mapping[str, str | None]) -> None:
+        """Change release labels of one revision in place (None removes one); helm reads them back as the
+        release's labels, and chartkit's upgrades carry them on. helm's own labels cannot be changed here."""
+        own = sorted(set(labels) & HELM_LABELS)
+        if own:
+            raise ClusterError(f'unable to label release "{namespace}/{name}": {", ".join(own)} belong to helm')
+        self.kube.patch("v1", "Secret", secret_name(name, revision), namespace,
+                        {"metadata": {"labels": dict(labels)}}, patch_type="merge", field_manager="chartkit")

@@ -6,7 +6,10 @@
     rollout.py    rollout start|promote|resume|abort|status, bind   strategies and bindings
     graph.py      graph                                     who calls whom, measured
     broker.py     provision, update, deprovision, marketplace, broker   service instances by plan, the OSB broker
+    notices.py    policy set, type diff, plan, approve,      policies, notices and guard rails
+                  promote, guard, notices, watch
     env.py        env, up, down                             the local environment
+    console.py    console                                   the web console (toolkit.console)
     render.py     JSON, tables, errors, progress
 
 Each handler parses its flags into a core operation's options (``toolkit.core``), calls it with the one
@@ -45,6 +48,8 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
     ("graph", ("graph",)),
     ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
+    ("notices", ("policy", "type", "plan", "approve", "promote", "guard", "notices", "watch")),
+    ("console", ("console",)),
 )
 
 

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pub.add_argument("--index", type=Path, help="repo-index directory to update (default ./repo-index)")
     pub.add_argument("--no-index", action="store_true", help="do not update the index")
     pub.add_argument("--workers", type=int, default=8, help="concurrent uploads (default 8)")
+    pub.add_argument("--allow-breaking", action="store_true",
+                     help="publish breaking changes without a major version (see `chartkit type diff`)")
     add_catalog(pub)
     add_json(pub)
     pub.set_defaults(handler=_publish)
@@ -106,7 +108,8 @@ def _publish(args: argparse.Namespace) -> int:
     from toolkit.core.publish import PublishOptions, publish
 
     report = publish(config_of(args, start_registry=False), PublishOptions(
-        packages=tuple(args.packages), index_dir=None if args.no_index else _index_dir(args), workers=args.workers))
+        packages=tuple(args.packages), index_dir=None if args.no_index else _index_dir(args), workers=args.workers,
+        allow_breaking=args.allow_breaking))
     if args.json:
         print_json(report.as_dict())
     else:

@@ -104,6 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Exit codes: 0 clean, 3 drift, 4 compliance violation (a locked parameter's "
                                    "field changed).")
     p.add_argument("instance", nargs="?", help="instance name (or -A)")
+    p.add_argument("--propose", action="store_true",
+                   help="turn the drift into a values change or a type change proposal (which parameter, which value)")
     _common(p, all_namespaces=True)
     p.set_defaults(handler=_drift)
 
@@ -132,7 +134,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     options = UpgradeOptions(instance=args.instance, namespace=args.namespace, version=args.version,
                              values=values_of(args), reset_values=args.reset_values, timeout=args.timeout,
                              force_conflicts=args.force_conflicts)
-    return report(upgrade(config_of(args), options), args.json)
+    return report(upgrade(config_of(args), options, progress=None if args.json else err), args.json)
 
 
 def _upgrade_all(args: argparse.Namespace) -> int:
@@ -228,11 +230,18 @@ def _instances(args: argparse.Namespace) -> int:
     if args.json:
         print_json([r.to_json() for r in rows])
         return 0
-    table(["NAMESPACE", "NAME", "TYPE", "VERSION", "DIGEST", "REV", "STATUS", "OUTDATED"],
+    table(["NAMESPACE", "NAME", "TYPE", "VERSION", "DIGEST", "REV", "RELEASE", "OUTDATED", "STATUS", "POLICY"],
           [[r.instance.namespace, r.instance.name, r.instance.type, r.instance.version,
             short_digest(r.instance.digest), str(r.instance.revision), r.instance.status,
-            (f"yes ({r.latest})" if r.outdated else ("no" if r.latest else r.note or "-"))] for r in rows])
+            (f"yes ({r.latest})" if r.outdated else ("no" if r.latest else r.note or "-")),
+            _status(r), str(r.policy)] for r in rows])
     return 0
+
+
+def _status(row) -> str:  # type: ignore[no-untyped-def]
+    if row.status is None:
+        return "-"
+    return row.status.status.value + (f" -> {row.status.target}" if row.status.target else "")
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -258,7 +267,8 @@ def _outdated(args: argparse.Namespace) -> int:
                     "instances": [r.to_json() for r in result.rows]})
     else:
         for r in behind:
-            print(f"{r.instance.namespace}/{r.instance.name}: {r.instance.type} {r.instance.version} -> {r.latest}")
+            status = f" [{_status(r)}; policy {r.policy}]" if r.status is not None else ""
+            print(f"{r.instance.namespace}/{r.instance.name}: {r.instance.type} {r.instance.version} -> {r.latest}{status}")
         err(f"{len(behind)} of {len(result.rows)} instances out of date ({result.registry_requests} registry requests)")
     return 3 if behind and args.fail_on_outdated else 0
 
@@ -266,8 +276,21 @@ def _outdated(args: argparse.Namespace) -> int:
 def _drift(args: argparse.Namespace) -> int:
     from toolkit.core.drift import DriftOptions, drift
 
-    result = drift(config_of(args), DriftOptions(instance=args.instance, namespace=args.namespace,
-                                                 all_namespaces=args.all_namespaces))
+    config = config_of(args)
+    result = drift(config, DriftOptions(instance=args.instance, namespace=args.namespace,
+                                        all_namespaces=args.all_namespaces))
+    if args.propose:
+        from toolkit.core.drift import proposals
+
+        found = proposals(config, result)
+        if args.json:
+            print_json([p.to_json() for p in found])
+        else:
+            for proposal in found:
+                print(f"{proposal.namespace}/{proposal.instance}:")
+                for line in proposal.lines():
+                    print(f"  {line}")
+        return int(result.exit_code)
     if args.json:
         print_json(result.to_json())
     else:

@@ -14,7 +14,11 @@ calling these::
     share it        package · publish · sync · deprecate · catalog (list / show / search)
     run instances   install · upgrade · upgrade_all · deploy · rollback · uninstall · recover
                     · rollout (rollout / promote / resume / abort / status) · bind (bind / unbind / bindings)
-    observe         instances · history · outdated · drift · graph (graph / observe)
+                    · policy (set_policy) · plan (make_plan / approve) · promote (rings) · guard
+    observe         instances · history · outdated · drift (+ propose) · typediff · notices (one watcher pass)
+                    · leader (the watcher's Lease) · describe (a type's page: README, parameters, plans)
+                    · graph (graph / observe: who calls whom, measured)
+    front doors     form (a deploy form from a type's schema, and its checked submission) · access (users, roles)
 
 Each module is imported on its own (``toolkit.core.<operation>``): a command pays only for what it runs.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from toolkit.config import Config
 from toolkit.deploy.fetch import fetch
@@ -26,6 +27,7 @@ class InstallOptions:
     wait: bool = True
     take_ownership: bool = False          # adopt objects that exist already (e.g. the app chartify read)
     force_conflicts: bool = False
+    labels: Mapping[str, str] | None = None  # more release labels (e.g. the plan), beside the origin's
 
 
 def install(config: Config, options: InstallOptions, *, progress: Progress | None = None) -> InstanceResult:
@@ -39,5 +41,14 @@ def install(config: Config, options: InstallOptions, *, progress: Progress | Non
         progress(f"validated values against {type_name} {fetched.origin.version}")
     refuse_existing(config, options.instance, options.namespace)
     release = ReleaseOptions(namespace=options.namespace, timeout=options.timeout, wait=options.wait,
-                             take_ownership=options.take_ownership, force_conflicts=options.force_conflicts)
-    return run_release(config.helm(registry=False), options.instance, fetched, values, release, "install")
+                             take_ownership=options.take_ownership, force_conflicts=options.force_conflicts,
+                             labels=options.labels)
+    result = run_release(config.helm(registry=False), options.instance, fetched, values, release, "install")
+    from toolkit.core.guard import GuardMode, GuardOptions, guard, guard_default
+
+    mode = guard_default(fetched.package)
+    if mode is not GuardMode.OFF:  # the type asks for its locked fields to be guarded by the API server
+        guard(config, GuardOptions(instance=options.instance, namespace=options.namespace, mode=mode))
+        if progress:
+            progress(f"guard {mode.value}: locked fields of {options.namespace}/{options.instance} are protected")
+    return result

@@ -1,13 +1,18 @@
-"""Each instance against the newest release of its type: one registry request per type, whatever the count."""
+"""Each instance against the newest release of its type: one registry request per type, whatever the count.
+
+Each row also carries the instance's status under its update policy (up to date, update available, major
+available, deprecated, security) from the same tag list: deprecation and security releases are marker tags.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from toolkit.config import Config
 from toolkit.core.instances import InstancesOptions, instances
 from toolkit.deploy.origin import catalog_id
-from toolkit.deploy.outdated import OutdatedRow, compute_outdated, latest_for_types
+from toolkit.deploy.outdated import OutdatedRow, compute_outdated, newest_version, versions_for_types
+from toolkit.deploy.policy import VersionInfo, status_of
 
 __all__ = ["OutdatedOptions", "OutdatedReport", "OutdatedRow", "outdated"]
 
@@ -37,6 +42,13 @@ def outdated(config: Config, options: OutdatedOptions = OutdatedOptions()) -> Ou
         catalog = pool.submit(lambda: config.catalog)
         found = instances(config, InstancesOptions(namespace=options.namespace))
         here = catalog_id(catalog.result().url)
-    latest, requests = latest_for_types(config.catalog, (i.type for i in found if i.catalog_id in ("", here)))
-    return OutdatedReport(str(config.catalog.url), compute_outdated(found, latest, catalog=config.catalog.url),
-                          requests)
+    versions, requests = versions_for_types(config.catalog, (i.type for i in found if i.catalog_id in ("", here)))
+    latest = {name: newest_version(found_versions) for name, found_versions in versions.items()}
+    deprecated = {name: {v.version for v in found_versions if v.deprecated} for name, found_versions in versions.items()}
+    rows = []
+    for row in compute_outdated(found, latest, catalog=config.catalog.url, deprecated=deprecated):
+        if row.latest is not None:
+            infos = [VersionInfo(v.version, v.deprecated, v.security) for v in versions.get(row.instance.type, [])]
+            row = replace(row, status=status_of(row.instance.version, infos, row.policy))
+        rows.append(row)
+    return OutdatedReport(str(config.catalog.url), rows, requests)

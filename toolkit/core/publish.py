@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from toolkit.adapters.oci import Registry
-from toolkit.catalog.artifact import MANIFEST_MEDIA_TYPE, Artifact, build_artifact
+from toolkit.catalog.artifact import MANIFEST_MEDIA_TYPE, Artifact, build_artifact, go_json
 from toolkit.catalog.index import build_entry, chart_layer_digest, update_index
 from toolkit.config import CatalogURL, Config, cache_dir
 from toolkit.errors import CatalogError, ChartkitError, InputError
@@ -52,6 +52,7 @@ class PublishOptions:
     packages: tuple[Path, ...]
     index_dir: Path | None = None         # update this repo-index with what landed
     workers: int = 8
+    allow_breaking: bool = False          # publish breaking changes without a major bump (see core/typediff)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,10 @@ def publish(config: Config, options: PublishOptions, *, registry: Registry | Non
             reg.ping()
             repos = sorted({repo for repo, _ in seen})
             tags = dict(zip(repos, pool.map(lambda r: set(reg.tags(r)), repos)))
+            if not options.allow_breaking:
+                from toolkit.core.typediff import refuse_breaking
+
+                refuse_breaking(config, [(p, a.name, a.version, tags[url.repository(a.name)]) for p, a in artifacts])
 
             def one(item: tuple[Path, Artifact]) -> None:
                 package, artifact = item
@@ -193,6 +198,8 @@ def publish(config: Config, options: PublishOptions, *, registry: Registry | Non
                     report.errors.append((package, exc))
                     return
                 report.results.append(result)
+                if result.status is Status.PUBLISHED:
+                    _mark_security(reg, repo, artifact, manifest)
                 landed.append((artifact.name, build_entry(url, artifact.name, artifact.tag, manifest,
                                                           artifact.chart.data)))
                 if progress:
@@ -207,3 +214,27 @@ def publish(config: Config, options: PublishOptions, *, registry: Registry | Non
         update_index(options.index_dir, url, landed)
     report.results.sort(key=lambda r: (r.name, r.version))
     return report
+
+
+def _mark_security(reg: Registry, repo: str, artifact: Artifact, manifest: bytes) -> None:
+    """A version whose chartkit.yaml says ``release.security: true`` gets the marker tag ``<tag>.security``, so
+    status checks learn it from the tag list alone (like deprecation)."""
+    import datetime as dt
+
+    from toolkit.adapters.oci import digest_of
+    from toolkit.catalog.artifact import read_package_file
+    from toolkit.catalog.declarations import DECLARATIONS_FILE, load_declarations
+    from toolkit.catalog.index import EMPTY_BLOB, EMPTY_MEDIA_TYPE
+    from toolkit.deploy.outdated import SECURITY_SUFFIX
+
+    text = read_package_file(artifact.chart.data, DECLARATIONS_FILE)
+    if text is None or not load_declarations(text, f"{artifact.name} {artifact.version}").security:
+        return
+    empty = {"mediaType": EMPTY_MEDIA_TYPE, "digest": digest_of(EMPTY_BLOB), "size": len(EMPTY_BLOB)}
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marker = go_json({"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
+                      "artifactType": "application/vnd.chartkit.security.v1+json", "config": empty, "layers": [empty],
+                      "subject": {"mediaType": MANIFEST_MEDIA_TYPE, "digest": digest_of(manifest), "size": len(manifest)},
+                      "annotations": {"org.opencontainers.image.created": created}})
+    reg.upload_blob(repo, EMPTY_BLOB, digest_of(EMPTY_BLOB))
+    reg.put_manifest(repo, artifact.tag + SECURITY_SUFFIX, marker, MANIFEST_MEDIA_TYPE)

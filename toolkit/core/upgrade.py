@@ -1,4 +1,9 @@
-"""Upgrade an instance: new values (``--set``/``-f``), a new version, or both; its own values are kept."""
+"""Upgrade an instance: new values (``--set``/``-f``), a new version, or both; its own values are kept.
+
+Moving to another version applies that version's values migrations to the instance's values first (shown through
+``progress``), then checks the result against the new schema (preflight): values the new version refuses stop
+the upgrade before the cluster changes, with every reason.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from typing import Any, Mapping
 from toolkit.config import Config
 from toolkit.deploy.fetch import fetch, fetch_digest
 from toolkit.deploy.instance import Instance
+from toolkit.deploy.migrate import declarations_of, migrate_values
 from toolkit.deploy.origin import parse_type_ref
 from toolkit.deploy.release import (InstanceResult, Progress, ReleaseOptions, check_values, get_instance,
                                     refuse_other_catalog, refuse_pending, run_release, serving_values)
 from toolkit.deploy.values import ValuesInput
+from toolkit.errors import DeployError, InputError
 
 __all__ = ["UpgradeOptions", "upgrade", "upgrade_to"]
 
@@ -28,6 +35,7 @@ class UpgradeOptions:
     timeout: str | None = None
     wait: bool = True
     force_conflicts: bool = False
+    labels: Mapping[str, str] | None = None  # release labels to set or change (e.g. the plan); others are kept
 
 
 def upgrade(config: Config, options: UpgradeOptions, *, progress: Progress | None = None) -> InstanceResult:
@@ -44,7 +52,7 @@ def upgrade(config: Config, options: UpgradeOptions, *, progress: Progress | Non
 
 def release_options(options: UpgradeOptions) -> ReleaseOptions:
     return ReleaseOptions(namespace=options.namespace, timeout=options.timeout, wait=options.wait,
-                          force_conflicts=options.force_conflicts)
+                          force_conflicts=options.force_conflicts, labels=options.labels)
 
 
 def upgrade_to(config: Config, inst: Instance, version: str | None, values: Mapping[str, Any],
@@ -57,9 +65,26 @@ def upgrade_to(config: Config, inst: Instance, version: str | None, values: Mapp
         fetched = fetch_digest(config.catalog, inst.type, inst.version, inst.digest)
     else:
         fetched = fetch(config.catalog, inst.type, version)
-    check_values(fetched, values)
+    migrated = ()
+    if fetched.origin.version != inst.version:
+        moved = migrate_values(values, inst.version, declarations_of(fetched.package))
+        values, migrated = moved.values, moved.steps
+        for step in migrated:
+            if progress:
+                progress(f"values migration to {inst.type} {fetched.origin.version}: {step.line()}")
+        try:
+            check_values(fetched, values)
+        except InputError as exc:
+            raise DeployError(f'unable to upgrade "{inst.namespace}/{inst.name}" from {inst.type} {inst.version} to '
+                              f"{fetched.origin.version}: its values fail the new version's schema (preflight): "
+                              f"{exc.message.split(': ', 1)[-1]}", hint=exc.hint) from exc
+    else:
+        check_values(fetched, values)
     if progress:
         progress(f"validated values against {inst.type} {fetched.origin.version}")
     release = replace(release, labels={**inst.carried_labels, **(release.labels or {})})
     result = run_release(config.helm(registry=False), inst.name, fetched, values, release, "upgrade")
-    return replace(result, note=f"from {inst.version}" if inst.version != result.version else "values")
+    note = f"from {inst.version}" if inst.version != result.version else "values"
+    if migrated:
+        note += "; migrated " + ", ".join(step.line() for step in migrated)
+    return replace(result, note=note)

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from toolkit.config import Config
 from toolkit.deploy.fetch import fetch
 from toolkit.deploy.instance import Instance, instances_from_records, serving_revision
+from toolkit.deploy.migrate import declarations_of, migrate_values
 from toolkit.deploy.origin import LABEL_TYPE, parse_type_ref
 from toolkit.deploy.release import (InstanceResult, ReleaseOptions, check_values, refuse_other_catalog,
                                     refuse_pending, releases, run_release)
@@ -69,6 +70,7 @@ def upgrade_all(config: Config, options: UpgradeAllOptions, *,
         return []
     version = parse_type_ref(f"{options.type}@{options.version or 'latest'}")[1]
     fetched = fetch(config.catalog, options.type, version)
+    declarations = declarations_of(fetched.package)
     helm = config.helm(registry=False)
 
     def one(inst: Instance) -> UpgradeOutcome:
@@ -80,6 +82,8 @@ def upgrade_all(config: Config, options: UpgradeAllOptions, *,
             mine = [r for r in records if (r.namespace, r.name) == (inst.namespace, inst.name)]
             serving = serving_revision(mine)
             values = store.values(inst.name, inst.namespace, serving) if serving is not None else {}
+            if inst.version != fetched.origin.version:  # the target version's values migrations, as `upgrade`
+                values = migrate_values(values, inst.version, declarations).values
             check_values(fetched, values)
             result = run_release(helm, inst.name, fetched, values, release, "upgrade")
             outcome = UpgradeOutcome(inst.name, inst.namespace, inst.version, True, result)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -37,8 +37,10 @@ __all__ = [
     "ChangeKind",
     "DriftReport",
     "ExitCode",
+    "HIDDEN",
     "diff_object",
     "field_paths",
+    "hide_secret_values",
     "lookup",
     "pretty_path",
 ]
@@ -103,6 +105,17 @@ class Change:
             return f"{self.object}: the chart can no longer be applied to it: {self.new}"
         old, new = _show(self.old), _show(self.new)
         return f"{self.object} {self.field}: {self.kind.value} {old} -> {new}{who}{flag}"
+
+
+#: what a change to a Secret's data shows instead of the values, which are credentials
+HIDDEN = "(hidden: Secret data)"
+
+
+def hide_secret_values(change: Change) -> Change:
+    """A change to a Secret's ``data``/``stringData`` says which key changed and who changed it, never the values."""
+    if change.object.kind != "Secret" or change.field.split(".", 1)[0] not in ("data", "stringData"):
+        return change
+    return replace(change, old=None if change.old is None else HIDDEN, new=None if change.new is None else HIDDEN)
 
 
 def _show(value: Any) -> str:
@@ -353,7 +366,7 @@ def _sentinel(index: int, default: Any) -> Any:
         return None  # cannot be told apart in a rendering; such a lock is enforced by the schema only
     if isinstance(default, (int, float)):
         return 900_000_000 + index
-    return f"chartkit-lock-probe-{index}"
+    return f"chartkit-lock-probe-{index}-"  # the trailing dash: probe 1 is no substring of probe 12
 
 
 def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
@@ -366,29 +379,97 @@ def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], An
 def locked_fields(helm: Helm, package: Path, *, release: str, namespace: str, schema: Mapping[str, Any] | None,
                   defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[tuple[str, str], list[tuple]]:
     """Which object fields render a locked parameter: render once with a distinct probe value per lock."""
+    found = parameter_fields(helm, package, release=release, namespace=namespace, values=values,
+                             leaves=locked_leaves(schema, defaults))
+    return {key: list(paths) for key, paths in found.items()}
 
+
+def locked_leaves(schema: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """The scalar leaves of every locked parameter with the value each is locked to."""
     if not schema:
-        return {}
+        return []
+    return [leaf for lock in locked_parameters(schema, defaults) for leaf in _leaves(lock.value, lock.path)]
+
+
+def parameter_leaves(defaults: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+    """Every scalar parameter of a type's defaults (lists stay whole), for ``parameter_fields``."""
+    return _leaves(defaults, ())
+
+
+def probe_render(helm: Helm, package: Path, *, release: str, namespace: str, values: Mapping[str, Any],
+                 leaves: Sequence[tuple[tuple[str, ...], Any]]) -> tuple[list[dict[str, Any]], dict[Any, str]]:
+    """Render once with a distinct probe value per parameter leaf: (rendered objects, probe value → parameter).
+    Booleans, nulls and structures cannot be told apart in a rendering and get no probe."""
     probes: dict[Any, str] = {}
     probe_values: dict[str, Any] = {}
-    leaves = [(path, value) for lock in locked_parameters(schema, defaults) for path, value in
-              _leaves(lock.value, lock.path)]
     for index, (path, value) in enumerate(leaves):
         sentinel = _sentinel(index, value)
-        if sentinel is None:
+        if sentinel is None or not path:
             continue
-        probes[sentinel] = ".".join(path)
         node = probe_values
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = sentinel
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = sentinel
+            probes[sentinel] = ".".join(path)
     if not probes:
-        return {}
+        return [], {}
     text = helm.template(package, release=release, namespace=namespace, values=coalesce(values, probe_values),
                          skip_schema_validation=True)
-    found: dict[tuple[str, str], list[tuple]] = {}
-    for obj in parse_manifest(text):
+    return parse_manifest(text), probes
+
+
+def parameter_fields(helm: Helm, package: Path, *, release: str, namespace: str, values: Mapping[str, Any],
+                     leaves: Sequence[tuple[tuple[str, ...], Any]]) -> dict[tuple[str, str], dict[tuple, str]]:
+    """Which object fields render which parameter: (kind, name) → {concrete path: dotted parameter}."""
+    objects, probes = probe_render(helm, package, release=release, namespace=namespace, values=values, leaves=leaves)
+    found: dict[tuple[str, str], dict[tuple, str]] = {}
+    for obj in objects:
         paths = find_values(obj, probes)
         if paths:
-            found[(obj.get("kind", ""), (obj.get("metadata") or {}).get("name", ""))] = list(paths)
+            found[(obj.get("kind", ""), (obj.get("metadata") or {}).get("name", ""))] = paths
     return found
+
+
+def parameters_in(rendered: Any, live: Any, probes: Mapping[Any, str]) -> dict[str, Any] | None:
+    """The parameter values a live field holds, read against its probe rendering: a field that is one probe is
+    that parameter; a string built from several (``{{registry}}/{{repository}}:{{tag}}``) is matched piece by
+    piece. None when the field renders no parameter or the live value does not fit the rendering."""
+    import re
+
+    if not isinstance(rendered, (str, int, float)) or isinstance(rendered, bool):
+        return None
+    if rendered in probes and type(rendered) is type(next(k for k in probes if k == rendered)):
+        return {probes[rendered]: live}
+    if not isinstance(rendered, str) or not isinstance(live, str):
+        return None
+    used = [p for p in probes if isinstance(p, str) and p in rendered]
+    if not used:
+        return None
+    pattern, rest = "", rendered
+    order = []
+    while rest:
+        hit = min(((rest.index(p), p) for p in used if p in rest), default=None)
+        if hit is None:
+            pattern += re.escape(rest)
+            break
+        pattern += re.escape(rest[:hit[0]]) + "(.*?)"
+        order.append(probes[hit[1]])
+        rest = rest[hit[0] + len(hit[1]):]
+    match = re.fullmatch(pattern, live, re.S)
+    return dict(zip(order, match.groups())) if match else None
+
+def pretty_concrete(path: Sequence[str | int], obj: Any) -> str:
+    """A concrete path (keys and indices) in ``pretty_path``'s words: list items with a name by their name."""
+    text, node = "", obj
+    for part in path:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            text += f"[name={item['name']}]" if isinstance(item, Mapping) and "name" in item else f"[{part}]"
+            node = item
+        else:
+            text += ("." if text else "") + str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return text

@@ -181,30 +181,36 @@ def coalesce(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, 
 
 
 def user_values(files: Sequence[Path] = (), sets: Sequence[str] = (), set_strings: Sequence[str] = (),
-                *, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The values an instance gets from the user: ``base`` (previous), then files, then --set, then --set-string."""
+                *, base: Mapping[str, Any] | None = None,
+                documents: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The values an instance gets from the user: ``base`` (previous), then files, then ``documents`` (values
+    already in memory, e.g. a form's), then --set, then --set-string."""
     values: dict[str, Any] = dict(base or {})
     for path in files:
         # nulls stay, as with --set and helm's own -f: helm applies them against the chart defaults (removing them)
         values = _merge_keep_nulls(values, load_values_file(path))
+    for document in documents:
+        values = _merge_keep_nulls(values, json.loads(json.dumps(document, default=str)))
     values = _merge_keep_nulls(values, parse_set(sets))
     return _merge_keep_nulls(values, parse_set(set_strings, as_string=True))
 
 
 @dataclass(frozen=True)
 class ValuesInput:
-    """The values a user gives an operation: ``-f`` files, ``--set`` and ``--set-string`` items, in that order."""
+    """The values a user gives an operation: ``-f`` files, values documents already in memory (a front door's
+    form or request body: no temp file), ``--set`` and ``--set-string`` items, in that order."""
 
     files: tuple[Path, ...] = ()
     sets: tuple[str, ...] = ()
     set_strings: tuple[str, ...] = ()
+    documents: tuple[Mapping[str, Any], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.files or self.sets or self.set_strings)
+        return bool(self.files or self.sets or self.set_strings or any(self.documents))
 
     def merged(self, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``base`` (an instance's current values), then the files, then --set, then --set-string."""
-        return user_values(self.files, self.sets, self.set_strings, base=base)
+        """``base`` (an instance's current values), then the files, the documents, --set, then --set-string."""
+        return user_values(self.files, self.sets, self.set_strings, base=base, documents=self.documents)
 
 
 def _merge_keep_nulls(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
