@@ -147,3 +147,17 @@ def test_graph_edges_match_the_load_generators_counts_and_a_slowed_backend_is_th
     assert data["hotSpot"] == queue
     slow = next(e for e in data["edges"] if (e["from"], e["to"]) == (chat, queue))
     assert slow["p50Ms"] >= 300 and slow["hot"] and slow["bindings"] == [f"{chat_ns}/rabbitmq-binding"]
+
+    # the console's graph page reads the same core operation: the window since its last look, nothing waits
+    from toolkit.console import data
+
+    data.graph(traffic_config, [chat_ns, cc_ns])
+    load(gateway, host, requests=120, rate=60, method="PUT", path="/tickets/1", body=b"ticket")
+    page = data.graph(traffic_config, [chat_ns, cc_ns])
+    edges = {(e["from"], e["to"]): e for e in page["edges"]}
+    assert page["traffic"] and page["hotSpot"] == queue
+    assert edges[(chat, queue)]["traffic"]["requests"] == pytest.approx(120, rel=0.1)
+    assert edges[(chat, queue)]["binding"] == f"{chat_ns}/rabbitmq-binding" and edges[(chat, queue)]["hot"]
+    assert edges[("gateway", desk)]["type"] == "traffic at gateway and app"
+    assert {n["id"]: n["health"] for n in page["nodes"] if n["kind"] == "instance"} == {
+        chat: "healthy", queue: "healthy", desk: "healthy", records: "healthy"}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.console import data
 from toolkit.core.install import InstallOptions, install
 from toolkit.core.rollout import RolloutOptions, RolloutTarget, abort, rollout, status
 from toolkit.deploy.analysis import AnalysisOptions
@@ -180,9 +181,16 @@ def test_a_split_sends_every_acme_request_and_no_other_to_the_new_version(chat_i
         result = rollout(traffic_config, RolloutOptions(instance="chat", version="1.1.0", namespace=namespace,
                                                         strategy=strategy), progress=timeline)
         [split] = timeline.at(StepKind.SPLIT, "done")
-        time.sleep(SETTLE + 5.5)
+        time.sleep(SETTLE)
+        data.rollout_view(traffic_config, namespace, "chat", [])  # the console's rollout page: a first look
+        time.sleep(5.5)
         measured_until = time.monotonic()
+        sides = data.rollout_view(traffic_config, namespace, "chat", [])["sides"]
     assert result.phase is Phase.SPLIT
+    # the console's rollout page shows each side's traffic since its last look: half of it is acme's, on green
+    blue, green = sides["blue"]["traffic"], sides["green"]["traffic"]
+    assert sides["green"]["version"] == "1.1.0" and green["errorRatio"] == 0
+    assert green["requests"] == pytest.approx(blue["requests"], rel=0.1)
     acme = recorder.between(split + SETTLE, measured_until, "X-Customer=acme")
     others = recorder.between(split + SETTLE, measured_until, "default")
     assert len(acme) >= 1000 and len(others) >= 1000

@@ -117,11 +117,12 @@ class Node:
     detail: str = ""
     self_ms: float = math.nan  # own time (p50): incoming p50 less the slowest outgoing p50
     hot: bool = False
+    status: str = ""  # an instance's release status (deployed, failed, pending-upgrade...)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind.value, "name": self.name, "namespace": self.namespace,
-                "type": self.type, "version": self.version, "health": self.health.value, "detail": self.detail,
-                "selfMs": _num(self.self_ms), "hot": self.hot}
+                "type": self.type, "version": self.version, "status": self.status, "health": self.health.value,
+                "detail": self.detail, "selfMs": _num(self.self_ms), "hot": self.hot}
 
 
 def _num(value: float, digits: int = 3) -> float | None:
@@ -294,7 +295,7 @@ def build_graph(instances: Sequence[Instance], workloads: Mapping[tuple[str, str
         node_id = _instance_id(inst.namespace, inst.name)
         state, detail = health.get(node_id, (Health.UNKNOWN, inst.status))
         nodes[node_id] = Node(node_id, NodeKind.INSTANCE, inst.name, inst.namespace, inst.type, inst.version, state,
-                              detail, own_ms.get(node_id, math.nan), node_id == hot)
+                              detail, own_ms.get(node_id, math.nan), node_id == hot, inst.status)
     for source, target in edges:
         for node_id in (source, target):
             if node_id in nodes:
