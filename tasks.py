@@ -158,7 +158,8 @@ def demo(c, examples="examples/chat", work="out/demo"):
         raise Exit("demo failed (see above)", code=1)
 
 
-BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "gateway", "broker", "helm_parity")
+BENCHMARKS = ("chartify", "publish", "catalog_sync", "outdated", "upgrade", "gateway", "broker", "helm_parity",
+              "rollout")
 
 
 @task(help={"only": f"run one benchmark: {', '.join(BENCHMARKS)}"})

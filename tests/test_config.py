@@ -165,3 +165,79 @@ def test_bad_config_file_is_reported_not_skipped(clean_env: Path, tmp_path: Path
     (tmp_path / "project" / ".chartkit.yaml").write_text("catalog: http://nope/x\n")
     with pytest.raises(InputError, match=r'unable to use "catalog" in ".*\.chartkit\.yaml"'):
         _catalog_command(index_dir=tmp_path / "i")
+
+
+# --- the Gateway rollouts attach to, and the metrics the gates and the graph read (issue 13) --------------------
+
+def _local_gateway():
+    from toolkit.config import GatewayRef
+
+    local = "/state/cluster/kubeconfig"
+    return lambda ref: GatewayRef("chartkit", "chartkit-gateway", "http://127.0.0.1:1/metrics", "local gateway") \
+        if str(ref.kubeconfig) == local else None
+
+
+@pytest.mark.parametrize(("flag", "env_value", "project", "expected", "source", "metrics"), [
+    ("infra/web", "ops/edge", "gateway: team/gw", ("web", "infra"), "--gateway", None),
+    (None, "ops/edge", "gateway: team/gw", ("edge", "ops"), "CHARTKIT_GATEWAY", None),
+    (None, None, "gateway: team/gw\ngatewayMetrics: http://gw.example:9100/metrics", ("gw", "team"), ".chartkit.yaml",
+     "http://gw.example:9100/metrics"),
+    (None, None, None, ("chartkit", "chartkit-gateway"), "local gateway", "http://127.0.0.1:1/metrics"),
+    ("chartkit-gateway/chartkit", None, None, ("chartkit", "chartkit-gateway"), "--gateway",
+     "http://127.0.0.1:1/metrics"),
+], ids=["flag", "env", "project-file", "fallback", "flag-naming-the-fallback-gateway"])
+def test_gateway_resolution_order(tmp_path, env, flag, env_value, project, expected, source, metrics):
+    from toolkit.config import ClusterRef, Fallback, resolve_gateway
+
+    work = _files(tmp_path, project, None)
+    if env_value:
+        env["CHARTKIT_GATEWAY"] = env_value
+    local = ClusterRef(Path("/state/cluster/kubeconfig"), "chartkit-local", "local cluster")
+    found = resolve_gateway(flag, env=env, cwd=work, cluster=local, fallback=Fallback(gateway=_local_gateway()))
+    assert (found.name, found.namespace) == expected and found.source.endswith(source)
+    # the metrics: the config file's, or the fallback's for the fallback's own Gateway only
+    assert found.metrics_url == metrics
+
+
+def test_gateway_metrics_flag_and_env(tmp_path, env):
+    from toolkit.config import resolve_gateway
+
+    work = _files(tmp_path, None, None)
+    env["CHARTKIT_GATEWAY_METRICS"] = "http://env.example/metrics"
+    assert resolve_gateway("infra/web", env=env, cwd=work).metrics_url == "http://env.example/metrics"
+    assert resolve_gateway("infra/web", "http://flag.example/metrics", env=env, cwd=work).metrics_url == \
+        "http://flag.example/metrics"
+
+
+def test_no_gateway_is_none_and_another_cluster_gets_no_local_gateway(tmp_path, env):
+    from toolkit.config import ClusterRef, Fallback, resolve_gateway
+
+    work = _files(tmp_path, None, None)
+    other = ClusterRef(Path("/elsewhere/kubeconfig"), None, "--kubeconfig")
+    assert resolve_gateway(env=env, cwd=work, cluster=other, fallback=Fallback(gateway=_local_gateway())) is None
+    with pytest.raises(InputError, match='unable to use gateway "web" \\(from --gateway\\): expected NAMESPACE/NAME'):
+        resolve_gateway("web", env=env, cwd=work)
+
+
+def test_the_local_fallback_offers_its_gateway_and_app_metrics_for_its_own_cluster_only(cluster, gateway, backends,
+                                                                                        tmp_path):
+    from toolkit.config import ClusterRef, resolve
+
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    local = resolve(kubeconfig=str(cluster.kubeconfig), context=cluster.context, env=env, cwd=tmp_path,
+                    fallback=localenv.fallback(start_registry=False))
+    assert local.gateway is not None and (local.gateway.name, local.gateway.namespace) == (
+        gateway.gateway_name, gateway.gateway_namespace)
+    assert local.gateway.metrics_url == gateway.metrics_url and local.gateway.source == "local gateway"
+    assert local.app_metrics_url == f"{backends.url}/metrics"
+    copied = tmp_path / "kubeconfig"
+    copied.write_bytes(cluster.kubeconfig.read_bytes())
+    elsewhere = resolve(kubeconfig=str(copied), env=env, cwd=tmp_path, fallback=localenv.fallback(start_registry=False))
+    assert elsewhere.gateway is None and elsewhere.app_metrics_url is None
+    assert isinstance(elsewhere.cluster, ClusterRef)
+
+
+def test_the_fallback_knows_the_names_the_gateway_programs():
+    from toolkit.localenv import _gateway
+
+    assert (_gateway.GATEWAY, _gateway.NAMESPACE) == ("chartkit", "chartkit-gateway")

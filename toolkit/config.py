@@ -18,6 +18,13 @@ chartify's ``cluster:`` sources and every instance command use this same order.
 
 helm: ``--helm``, else ``CHARTKIT_HELM``, else ``helm`` on PATH, else the fallback (the local build).
 
+The Gateway rollouts attach their routes to (``GatewayRef``): ``--gateway NAMESPACE/NAME``, else
+``CHARTKIT_GATEWAY``, else ``gateway:`` in a config file, else the fallback's when the cluster is its own (the CLI
+offers the local gateway). Its Prometheus metrics (rollout analysis, the service graph): ``--gateway-metrics``,
+else ``CHARTKIT_GATEWAY_METRICS``, else the config file's ``gatewayMetrics``, else the fallback's for that same
+Gateway. The apps' own request metrics (the graph's caller → instance edges): ``CHARTKIT_APP_METRICS``, else
+``appMetrics`` in a config file, else the fallback's (the local backends harness).
+
 The core never knows the local environment exists: a front door passes a ``Fallback`` built from it.
 """
 
@@ -44,11 +51,14 @@ __all__ = [
     "Config",
     "DEFAULT_CATALOG_PATH",
     "Fallback",
+    "GatewayRef",
     "PROJECT_FILE",
     "cache_dir",
     "resolve",
+    "resolve_app_metrics",
     "resolve_catalog",
     "resolve_cluster",
+    "resolve_gateway",
     "resolve_index_dir",
     "user_config_file",
 ]
@@ -130,6 +140,26 @@ class ClusterRef:
 
 
 @dataclass(frozen=True)
+class GatewayRef:
+    """A Gateway (Gateway API) that routes attach to, and where its implementation's metrics are."""
+
+    name: str
+    namespace: str
+    metrics_url: str | None = None  # Prometheus text (Traefik's: per-service counters and latency histograms)
+    source: str = "--gateway"
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, source: str = "--gateway", metrics_url: str | None = None) -> GatewayRef:
+        namespace, _, name = text.strip().partition("/")
+        if not (namespace and name) or "/" in name:
+            raise InputError(f'unable to use gateway "{text}" (from {source}): expected NAMESPACE/NAME')
+        return cls(name, namespace, metrics_url, source)
+
+
+@dataclass(frozen=True)
 class Fallback:
     """What a front door offers when nothing names a catalog, a cluster or helm: the CLI's is the local
     environment (``toolkit.localenv.fallback()``); a server may offer none."""
@@ -139,6 +169,10 @@ class Fallback:
     registry_access: Callable[[str], tuple[Path, Path] | None] | None = None
     cluster: Callable[[], ClusterRef | None] | None = None
     helm: Callable[[], Path | None] | None = None
+    #: its Gateway (with metrics) when the given cluster is its own and a gateway runs there
+    gateway: Callable[[ClusterRef], GatewayRef | None] | None = None
+    #: its apps' own request metrics (Prometheus text with caller labels) when the cluster is its own
+    app_metrics: Callable[[ClusterRef], str | None] | None = None
 
 
 NO_FALLBACK = Fallback()
@@ -246,6 +280,54 @@ def resolve_cluster(kubeconfig: str | Path | None = None, context: str | None = 
     return ClusterRef(None, context, "~/.kube/config")
 
 
+def _config_value(env: Mapping[str, str], cwd: Path, key: str) -> tuple[Any, str] | None:
+    """A key of the first config file (project, then user) that sets it, and that file's path."""
+    for path in (_project_file(cwd), user_config_file(env)):
+        if path is not None and path.is_file():
+            data = _read_config(path)
+            if data.get(key):
+                return data[key], str(path)
+    return None
+
+
+def resolve_gateway(flag: str | None = None, metrics_url: str | None = None, *, cluster: ClusterRef | None = None,
+                    env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                    fallback: Fallback = NO_FALLBACK) -> GatewayRef | None:
+    """The Gateway routes attach to and its metrics (order: the module docstring); None when nothing names one."""
+    env = os.environ if env is None else env
+    cwd = cwd or Path.cwd()
+    found: GatewayRef | None = None
+    if flag:
+        found = GatewayRef.parse(flag, "--gateway")
+    elif env.get("CHARTKIT_GATEWAY"):
+        found = GatewayRef.parse(env["CHARTKIT_GATEWAY"], "CHARTKIT_GATEWAY")
+    elif (named := _config_value(env, cwd, "gateway")) is not None:
+        found = GatewayRef.parse(str(named[0]), named[1])
+    own = fallback.gateway(cluster or ClusterRef()) if fallback.gateway is not None else None
+    if found is None:
+        found = own
+    if found is None:
+        return None
+    url = metrics_url or env.get("CHARTKIT_GATEWAY_METRICS") or found.metrics_url
+    if not url and (named := _config_value(env, cwd, "gatewayMetrics")) is not None:
+        url = str(named[0])
+    if not url and own is not None and (own.name, own.namespace) == (found.name, found.namespace):
+        url = own.metrics_url
+    return replace(found, metrics_url=url or None)
+
+
+def resolve_app_metrics(*, cluster: ClusterRef | None = None, env: Mapping[str, str] | None = None,
+                        cwd: Path | None = None, fallback: Fallback = NO_FALLBACK) -> str | None:
+    """Where the apps' own request metrics are (order: the module docstring); None when nowhere."""
+    env = os.environ if env is None else env
+    if env.get("CHARTKIT_APP_METRICS"):
+        return env["CHARTKIT_APP_METRICS"]
+    named = _config_value(env, cwd or Path.cwd(), "appMetrics")
+    if named is not None:
+        return str(named[0])
+    return fallback.app_metrics(cluster or ClusterRef()) if fallback.app_metrics is not None else None
+
+
 def resolve_index_dir(flag: Path | None = None, *, env: Mapping[str, str] | None = None) -> Path:
     """Where the catalog's index lives: ``--index``, else ``CHARTKIT_INDEX``, else ``./repo-index``."""
     env = os.environ if env is None else env
@@ -262,18 +344,34 @@ class Config:
 
     def __init__(self, catalog: CatalogRef | Callable[[], CatalogRef], cluster: ClusterRef | None = None, *,
                  helm_binary: Path | None = None, timeout: str = "5m",
-                 helm_fallback: Callable[[], Path | None] | None = None) -> None:
+                 helm_fallback: Callable[[], Path | None] | None = None,
+                 gateway: GatewayRef | Callable[[], GatewayRef | None] | None = None,
+                 app_metrics: str | Callable[[], str | None] | None = None) -> None:
         self._catalog = catalog
         self.cluster = cluster or ClusterRef()
         self.helm_binary = helm_binary
         self.timeout = timeout
         self._helm_fallback = helm_fallback
+        self._gateway = gateway
+        self._app_metrics = app_metrics
         self._helms: dict[bool, Helm] = {}
 
     @cached_property
     def catalog(self) -> CatalogRef:
         source = self._catalog
         return source if isinstance(source, CatalogRef) else source()
+
+    @cached_property
+    def gateway(self) -> GatewayRef | None:
+        """The Gateway rollouts attach routes to (and its metrics), or None when nothing names one."""
+        source = self._gateway
+        return source() if callable(source) else source
+
+    @cached_property
+    def app_metrics_url(self) -> str | None:
+        """The apps' own request metrics (Prometheus text, a ``caller`` label per request), or None."""
+        source = self._app_metrics
+        return source() if callable(source) else source
 
     def helm(self, *, registry: bool = True) -> Helm:
         """helm for this cluster; ``registry=False`` for cluster-only work (no catalog needed)."""
@@ -304,11 +402,15 @@ class Config:
 def resolve(*, catalog: str | None = None, ca_file: Path | None = None, registry_config: Path | None = None,
             kubeconfig: str | Path | None = None, context: str | None = None, helm: str | Path | None = None,
             timeout: str = "5m", env: Mapping[str, str] | None = None, cwd: Path | None = None,
+            gateway: str | None = None, gateway_metrics: str | None = None,
             fallback: Fallback = NO_FALLBACK) -> Config:
-    """One command's configuration; the catalog is resolved when first used."""
+    """One command's configuration; the catalog and the gateway are resolved when first used."""
+    cluster = resolve_cluster(kubeconfig, context, env=env, fallback=fallback)
     return Config(
         lambda: resolve_catalog(catalog, ca_file=ca_file, registry_config=registry_config, env=env, cwd=cwd,
                                 fallback=fallback),
-        resolve_cluster(kubeconfig, context, env=env, fallback=fallback),
-        helm_binary=Path(helm) if helm else None, timeout=timeout, helm_fallback=fallback.helm)
+        cluster, helm_binary=Path(helm) if helm else None, timeout=timeout, helm_fallback=fallback.helm,
+        gateway=lambda: resolve_gateway(gateway, gateway_metrics, cluster=cluster, env=env, cwd=cwd,
+                                        fallback=fallback),
+        app_metrics=lambda: resolve_app_metrics(cluster=cluster, env=env, cwd=cwd, fallback=fallback))
 

@@ -130,6 +130,18 @@ def config(catalog, cluster, helm_bin):
 
 
 @pytest.fixture
+def traffic_config(catalog, cluster, helm_bin, gateway, backends):
+    """The one configuration with the local Gateway (its metrics too) and the backends' own metrics: what a
+    rollout attaches its route to and what its gates and the service graph read."""
+    from toolkit.config import ClusterRef, Config, GatewayRef
+
+    return Config(catalog, ClusterRef(cluster.kubeconfig, cluster.context, "test"), helm_binary=helm_bin,
+                  timeout="90s", gateway=GatewayRef(gateway.gateway_name, gateway.gateway_namespace,
+                                                    gateway.metrics_url, "test"),
+                  app_metrics=f"{backends.url}/metrics")
+
+
+@pytest.fixture
 def publish_dir(catalog, helm_bin) -> Callable[[Path, str], str]:
     """Package and publish a chart directory at a version to the test's catalog; returns its digest."""
     return lambda chart, version: publish_chart(chart, catalog, helm_bin, version)
@@ -150,12 +162,15 @@ def tiny_chart() -> Callable[..., Path]:
 
 
 @pytest.fixture
-def chat_chart(repo_root, tmp_path) -> Callable[[str, str], Path]:
-    """A copy of charts/chat whose image tag is ``tag``, in a folder of its own per ``version``."""
-    def _make(version: str, tag: str) -> Path:
+def chat_chart(repo_root, tmp_path) -> Callable[..., Path]:
+    """A copy of charts/chat whose image tag is ``tag``, in a folder of its own per ``version``; ``pod_annotations``
+    are added to the pods' (e.g. ``chartkit.io/backend-error-rate`` for a version the harness answers badly)."""
+    def _make(version: str, tag: str, pod_annotations: dict[str, str] | None = None) -> Path:
         chart = tmp_path / version / "chat"
         shutil.copytree(repo_root / "charts" / "chat", chart)
         values = chart / "values.yaml"
-        values.write_text(values.read_text().replace('tag: "1.20"', f'tag: "{tag}"', 1))
+        text = values.read_text().replace('tag: "1.20"', f'tag: "{tag}"', 1)
+        extra = "".join(f'    {k}: "{v}"\n' for k, v in (pod_annotations or {}).items())
+        values.write_text(text.replace("  podAnnotations:\n", f"  podAnnotations:\n{extra}", 1))
         return chart
     return _make

@@ -12,9 +12,9 @@ from toolkit.core.rollout import RolloutOptions, RolloutTarget, rollout, status
 from toolkit.deploy.release import get_instance
 from toolkit.deploy.strategies.plan import (ROUTE_API, Phase, StepKind, Strategy, StrategyOptions, route_weights,
                                             state_of)
-from toolkit.errors import DeployError
+from toolkit.errors import ChartkitError, DeployError, InputError
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.gateway]
 
 
 def _tag(kube, namespace: str) -> str:
@@ -28,8 +28,10 @@ def _gone(kube, namespace: str) -> bool:
 
 
 @pytest.fixture
-def chat_v1_v2(chat_chart, config, publish_dir, kube, namespace):
-    """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published."""
+def chat_v1_v2(chat_chart, traffic_config, publish_dir, kube, namespace):
+    """chat 1.0.0 (image tag 1.20) installed in the test namespace, 1.1.0 (tag 1.21) published; rollouts attach
+    their routes to the local Gateway."""
+    config = traffic_config
     publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
     publish_dir(chat_chart("1.1.0", "1.21"), "1.1.0")
     install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=namespace))
@@ -79,13 +81,16 @@ def test_blue_green_10_50_100(chat_v1_v2, kube, namespace):
     assert status(chat_v1_v2, RolloutTarget(instance="chat", namespace=namespace))["phase"] == "complete"
 
 
-def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
+def test_failed_check_aborts_back_to_blue(chat_v1_v2, config, kube, namespace):
+    """Also: with no Gateway in the configuration the route attaches to none (no parentRef), and says so."""
     green = f"{namespace}-chat-green"
-    weights = []
+    weights, deployed = [], []
 
     def progress(event):
         if event.status == "done" and event.step.kind is StepKind.WEIGHT:
             weights.append(route_weights(kube.get(ROUTE_API, "HTTPRoute", "chat", namespace))[0]["backends"])
+        if event.status == "done" and event.step.kind is StepKind.DEPLOY_GREEN:
+            deployed.append(event.message)
 
     options = RolloutOptions(
         instance="chat", version="1.1.0", namespace=namespace,
@@ -93,10 +98,13 @@ def test_failed_check_aborts_back_to_blue(chat_v1_v2, kube, namespace):
         strategy=StrategyOptions(kind=Strategy.BLUE_GREEN, steps=(10, 100), check_timeout_seconds=4))
     with pytest.raises(DeployError, match=r"step 2/\d+ \(check\) failed: green Deployment .* is not Available after "
                                           r"4s; aborted: 100% of traffic is back on 1.0.0 and green is removed"):
-        rollout(chat_v1_v2, options, progress=progress)
+        rollout(config, options, progress=progress)
 
     assert weights == [{f"{namespace}/chat": 100, f"{green}/chat": 0}]  # the abort's step; never 10% on green
+    assert deployed and deployed[0].endswith(f"route chat.{namespace}.chartkit.test attached to no Gateway (pass "
+                                             "--gateway NAMESPACE/NAME)")
     route = kube.get(ROUTE_API, "HTTPRoute", "chat", namespace)
+    assert "parentRefs" not in route["spec"]
     assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
     assert state_of(route)["phase"] == "aborted" and "is not Available" in state_of(route)["message"]
     assert _gone(kube, green)
@@ -174,3 +182,47 @@ def test_rolling_and_cutover_through_the_cli(chat_v1_v2, cluster, kube, namespac
         assert route is None  # an in-place upgrade shifts no traffic between instances
     else:
         assert route_weights(route) == [{"matches": [], "backends": {f"{namespace}/chat": 100}}]
+
+
+def test_a_rollout_is_refused_before_anything_moves_when_its_gateway_cannot_carry_it(chat_v1_v2, config, kube,
+                                                                                     namespace):
+    """An analysis with no Gateway named, a Gateway that does not exist, one whose implementation lists no supported
+    features (a GatewayClass no controller accepted), and an analysis without metrics: each refused with its
+    reason, and no route or green is made."""
+    import uuid
+    from dataclasses import replace as _replace
+
+    from toolkit.config import Config
+    from toolkit.deploy.analysis import AnalysisOptions
+
+    bare = Config(config.catalog, config.cluster, helm_binary=config.helm_binary, timeout="90s")  # no gateway
+    options = RolloutOptions(instance="chat", version="1.1.0", namespace=namespace,
+                             strategy=StrategyOptions(kind=Strategy.CUTOVER, check_timeout_seconds=30))
+    gates = AnalysisOptions.from_data({"metrics": [{"name": "e", "successCondition": "error_ratio < 0.01"}]})
+    with pytest.raises(InputError, match=r'unable to roll out ".*/chat" with cutover and an analysis: no Gateway '
+                                         r"whose metrics the gates could read \(hint: pass --gateway NAMESPACE/NAME"):
+        rollout(bare, _replace(options, strategy=_replace(options.strategy, analysis=gates)))
+    with pytest.raises(DeployError, match=r'unable to attach a route to Gateway ".*/nowhere": it does not exist'):
+        rollout(chat_v1_v2, _replace(options, strategy=_replace(options.strategy, gateway=("nowhere", namespace))))
+
+    cls = f"chartkit-test-{uuid.uuid4().hex[:8]}"
+    kube.apply([{"apiVersion": ROUTE_API, "kind": "GatewayClass", "metadata": {"name": cls},
+                 "spec": {"controllerName": "example.com/nobody-runs-this"}}])
+    try:
+        kube.apply([{"apiVersion": ROUTE_API, "kind": "Gateway", "metadata": {"name": "edge"},
+                     "spec": {"gatewayClassName": cls, "listeners": [{"name": "http", "protocol": "HTTP",
+                                                                       "port": 80}]}}], namespace)
+        split = StrategyOptions(kind=Strategy.SPLIT, customers=("acme",), gateway=("edge", namespace))
+        with pytest.raises(DeployError, match=rf'with split: Gateway "{namespace}/edge" \(class {cls}, controller '
+                                              r"example.com/nobody-runs-this\) does not support Gateway, HTTPRoute, "
+                                              r"ReferenceGrant \(hint: its GatewayClass lists supportedFeatures: none"):
+            rollout(chat_v1_v2, _replace(options, strategy=split))
+    finally:
+        kube.delete(ROUTE_API, "GatewayClass", cls, wait=False)
+    # the local Gateway supports them, but an analysis needs its metrics: none given for a Gateway named by hand
+    gated = StrategyOptions(kind=Strategy.CUTOVER, gateway=("chartkit", "chartkit-gateway"), analysis=gates)
+    with pytest.raises(ChartkitError, match=r"and an analysis: no metrics URL for Gateway"):
+        rollout(bare, _replace(options, strategy=gated))
+    assert kube.get(ROUTE_API, "HTTPRoute", "chat", namespace, missing_ok=True) is None
+    assert kube.get("v1", "Namespace", f"{namespace}-chat-green", missing_ok=True) is None
+    assert get_instance(chat_v1_v2, "chat", namespace).version == "1.0.0"

@@ -163,3 +163,116 @@ def test_exported_surface(module):
     mod = importlib.import_module(module)
     assert mod.__all__ == sorted(mod.__all__)
     assert all(hasattr(mod, name) for name in mod.__all__)
+
+
+# --- gates, hostnames, features, resume (issue 13) -------------------------------------------------------------
+
+ANALYSIS_YAML = """\
+kind: blue-green
+steps: [10, 25, 50, 100]
+hostnames: [chat.example.com]
+gateway: {name: web, namespace: infra, metricsUrl: "http://127.0.0.1:9100/metrics"}
+analysis:
+  interval: 2s
+  count: 2
+  failureLimit: 0
+  metrics:
+    - {name: errors, successCondition: "error_ratio < 0.01"}
+    - {name: latency, successCondition: "p95_ms < 300"}
+"""
+
+
+def test_strategy_file_with_analysis_and_hostnames(tmp_path):
+    path = tmp_path / "strategy.yaml"
+    path.write_text(ANALYSIS_YAML)
+    options = load_strategy_file(path)
+    assert options.hostnames == ("chat.example.com",) and options.gateway == ("web", "infra")
+    assert options.metrics_url == "http://127.0.0.1:9100/metrics"
+    assert options.analysis is not None and (options.analysis.interval_seconds, options.analysis.count) == (2, 2)
+    assert [str(m.condition) for m in options.analysis.metrics] == ["error_ratio < 0.01", "p95_ms < 300"]
+    assert kinds(plan(options)) == [
+        "deploy-green", "check", "weight:10", "analysis", "check", "weight:25", "analysis", "check", "weight:50",
+        "analysis", "check", "weight:100", "analysis", "promote", "weight:0", "retire-green"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("kind: blue-green\nanalysis: {metrics: [{name: e, successCondition: 'error_ratio < 0.01'}], count: 0}\n",
+     r"at analysis/count: 0 is less than the minimum of 1"),
+    ("kind: blue-green\nanalysis: {metrics: [{name: e, successCondition: 'os.system(1)'}]}\n",
+     r"at analysis/metrics/0/successCondition: 'os.system\(1\)' does not match"),
+    ("kind: blue-green\nanalysis: {interval: 1d, metrics: [{name: e, successCondition: 'rate > 1'}]}\n",
+     r"at analysis/interval: '1d' is not valid"),
+    ("kind: rolling\nanalysis: {metrics: [{name: e, successCondition: 'rate > 1'}]}\n",
+     r"unable to analyse a rolling rollout"),
+    ("kind: cutover\nhostnames: [Chat.Example.com]\n", r"at hostnames/0: 'Chat.Example.com' does not match"),
+], ids=["count-zero", "code-as-condition", "interval-days", "rolling-analysis", "uppercase-host"])
+def test_bad_analysis_or_hostnames_in_a_strategy_file(tmp_path, text, message):
+    path = tmp_path / "strategy.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_strategy_file(path)
+
+
+def test_split_with_analysis_measures_after_the_split():
+    from toolkit.deploy.analysis import AnalysisOptions
+
+    analysis = AnalysisOptions.from_data({"metrics": [{"name": "e", "successCondition": "error_ratio < 0.05"}]})
+    options = StrategyOptions(kind=Strategy.SPLIT, customers=("acme",), analysis=analysis)
+    assert kinds(plan(options)) == ["deploy-green", "check", "split", "analysis"]
+
+
+def test_flags_give_hostnames_and_the_gateway():
+    from toolkit.deploy.strategies.plan import options_from_flags
+
+    options = options_from_flags(kind="cutover", gateway="infra/web", hostnames=["a.example.com,b.example.com"],
+                                 metrics_url="http://127.0.0.1:1/metrics")
+    assert options.gateway == ("web", "infra") and options.hostnames == ("a.example.com", "b.example.com")
+    with pytest.raises(InputError, match='unable to use hostname "bad_host"'):
+        options_from_flags(kind="cutover", hostnames=["bad_host"])
+    with pytest.raises(InputError, match='unable to parse --gateway "web": expected NAMESPACE/NAME'):
+        options_from_flags(kind="cutover", gateway="web")
+
+
+def test_route_carries_hostnames_and_parent():
+    obj = route(RouteSpec("chat", "shop", BLUE, GREEN, 25, gateway=("web", "infra"),
+                          hostnames=("chat.shop.chartkit.test",)))
+    assert obj["spec"]["hostnames"] == ["chat.shop.chartkit.test"]
+    assert obj["spec"]["parentRefs"] == [{"name": "web", "namespace": "infra"}]
+
+
+@pytest.mark.parametrize(("kind", "features", "missing"), [
+    (Strategy.BLUE_GREEN, {"Gateway", "HTTPRoute", "ReferenceGrant"}, []),
+    (Strategy.SPLIT, {"Gateway", "HTTPRoute"}, ["ReferenceGrant"]),
+    (Strategy.CUTOVER, set(), ["Gateway", "HTTPRoute", "ReferenceGrant"]),
+    (Strategy.ROLLING, set(), []),
+], ids=["all-there", "no-reference-grant", "nothing-listed", "rolling-needs-none"])
+def test_missing_features(kind, features, missing):
+    from toolkit.deploy.strategies.plan import GatewayTarget, missing_features
+
+    target = GatewayTarget("web", "infra", "cls", "example.com/gateway", frozenset(features))
+    assert missing_features(kind, target) == missing
+
+
+@pytest.mark.parametrize(("state", "promoted", "expected"), [
+    ({"weights": [10, 25, 50, 100], "weight": 25}, False,
+     ["check", "weight:50", "check", "weight:100", "promote", "weight:0", "retire-green"]),
+    ({"weights": [10, 25, 50, 100], "weight": 25, "pauseSeconds": 2, "analysis": {"metrics": []}}, False,
+     ["analysis", "pause", "check", "weight:50", "analysis", "pause", "check", "weight:100", "analysis", "promote",
+      "weight:0", "retire-green"]),
+    ({"weights": [10, 100], "weight": 0}, False,
+     ["check", "weight:10", "check", "weight:100", "promote", "weight:0", "retire-green"]),
+    ({"weights": [10, 100], "weight": 100}, False, ["promote", "weight:0", "retire-green"]),
+    ({"weights": [10, 100], "weight": 100}, True, ["weight:0", "retire-green"]),
+    ({"strategy": "cutover", "steps": [10, 50, 100], "weight": 0}, False,
+     ["check", "weight:100", "promote", "weight:0", "retire-green"]),
+], ids=["mid-ramp", "mid-ramp-gated", "before-first-weight", "at-100", "promoted", "old-cutover-record"])
+def test_resume_plan(state, promoted, expected):
+    from toolkit.deploy.strategies.plan import plan_resume
+
+    assert kinds(plan_resume(state, promoted=promoted)) == expected
+
+
+def test_default_hostname_is_the_instance_own():
+    from toolkit.deploy.strategies.plan import default_hostname
+
+    assert default_hostname("chat", "shop") == "chat.shop.chartkit.test"

@@ -115,3 +115,107 @@ def http(method: str, url: str, body: bytes | None = None, headers: Mapping[str,
             return Answer(response.status, response.read())
     except urllib.error.HTTPError as exc:
         return Answer(exc.code, exc.read())
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request of a Recorder: when it left and came back (time.monotonic()), its group, status and version."""
+
+    sent: float
+    done: float
+    group: str
+    status: int  # 0: no HTTP answer
+    version: str
+
+
+class Recorder:
+    """Steady open-loop load through the gateway in a background thread, every request recorded with its times,
+    so a test can cut the stream at the moments a rollout's steps happened (aiohttp, like the load generator).
+
+    Every ``1/share``-th request carries ``header`` (its group is ``NAME=VALUE``, the others ``default``).
+    """
+
+    def __init__(self, gateway: GatewayInfo, host: str, *, rate: float = 300, path: str = "/",
+                 header: tuple[str, str, float] | None = None, concurrency: int = 32) -> None:
+        import threading
+
+        self.url, self.host, self.rate, self.header, self.concurrency = f"{gateway.url}{path}", host, rate, header, \
+            concurrency
+        self.sent: list[Sent] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"recorder {host}", daemon=True)
+
+    def __enter__(self) -> Recorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.run(self._load())
+
+    async def _load(self) -> None:
+        import asyncio
+
+        import aiohttp
+
+        slots = asyncio.Semaphore(self.concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def one(client: aiohttp.ClientSession, index: int) -> None:
+            headers = {"Host": self.host}
+            group = "default"
+            if self.header and math.floor((index + 1) * self.header[2]) > math.floor(index * self.header[2]):
+                headers[self.header[0]] = self.header[1]
+                group = f"{self.header[0]}={self.header[1]}"
+            started = time.monotonic()
+            status, version = 0, ""
+            try:
+                async with client.get(self.url, headers=headers) as response:
+                    body = await response.read()
+                    status = response.status
+                    try:
+                        version = str(json.loads(body).get("version", ""))
+                    except ValueError:
+                        version = ""
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            finally:
+                slots.release()
+            self.sent.append(Sent(started, time.monotonic(), group, status, version))
+
+        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        async with aiohttp.ClientSession(connector=connector, trust_env=False,
+                                         timeout=aiohttp.ClientTimeout(total=10)) as client:
+            start, index = time.monotonic(), 0
+            while not self._stop.is_set():
+                due = start + index / self.rate
+                if due > time.monotonic():
+                    await asyncio.sleep(due - time.monotonic())
+                await slots.acquire()
+                task = asyncio.create_task(one(client, index))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                index += 1
+            if tasks:
+                await asyncio.gather(*tasks)
+
+    def between(self, start: float, end: float, group: str | None = None) -> list[Sent]:
+        """Requests sent at or after ``start`` and answered by ``end`` (optionally of one group)."""
+        return [s for s in list(self.sent) if s.sent >= start and s.done <= end and (group is None or s.group == group)]
+
+    def wait_for(self, check: Any, timeout: float, what: str) -> None:
+        wait_for(lambda: check(list(self.sent)), timeout, what)
+
+
+def share(sent: Iterable[Sent], version: str) -> float:
+    """Share (0..1) of answered requests that came from ``version``."""
+    answered = [s for s in sent if s.status]
+    return sum(s.version == version for s in answered) / len(answered) if answered else math.nan

@@ -785,8 +785,11 @@ class Kube:
     def deployment_available(self, name: str, namespace: str) -> bool:
         """`kubectl rollout status` semantics: the newest generation is observed and fully rolled out."""
         dep = self.get("apps/v1", "Deployment", name, namespace, missing_ok=True)
-        if not dep:
-            return False
+        return bool(dep) and self.rolled_out(dep)
+
+    @staticmethod
+    def rolled_out(dep: Mapping[str, Any]) -> bool:
+        """Whether a Deployment object (as listed) is available at its newest generation, fully rolled out."""
         spec, status = dep.get("spec", {}), dep.get("status", {})
         want = spec.get("replicas", 1)
         conditions = {c["type"]: c for c in status.get("conditions") or []}

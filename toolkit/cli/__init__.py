@@ -3,7 +3,8 @@
     chartify.py   chartify, verify                          make a type
     catalog.py    package, publish, catalog sync|list|...   share it
     instances.py  install, upgrade, deploy, rollback, ...   run and observe instances
-    rollout.py    rollout start|promote|abort|status, bind  strategies and bindings
+    rollout.py    rollout start|promote|resume|abort|status, bind   strategies and bindings
+    graph.py      graph                                     who calls whom, measured
     broker.py     provision, update, deprovision, marketplace, broker   service instances by plan, the OSB broker
     notices.py    policy set, type diff, plan, approve,      policies, notices and guard rails
                   promote, guard, notices, watch
@@ -45,6 +46,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("instances", ("install", "upgrade", "deploy", "rollback", "uninstall", "recover", "instances", "history",
                    "outdated", "drift")),
     ("rollout", ("rollout", "bind", "unbind", "bindings")),
+    ("graph", ("graph",)),
     ("broker", ("provision", "update", "deprovision", "provisioned", "marketplace", "broker")),
     ("notices", ("policy", "type", "plan", "approve", "promote", "guard", "notices", "watch")),
     ("console", ("console",)),

@@ -64,6 +64,7 @@ def config_of(args: argparse.Namespace, *, start_registry: bool = True) -> Any:
                    registry_config=getattr(args, "registry_config", None),
                    kubeconfig=getattr(args, "kubeconfig", None), context=getattr(args, "kube_context", None),
                    helm=getattr(args, "helm", None), timeout=getattr(args, "timeout", None) or "5m",
+                   gateway=getattr(args, "gateway", None), gateway_metrics=getattr(args, "gateway_metrics", None),
                    fallback=fallback(start_registry=start_registry))
 
 

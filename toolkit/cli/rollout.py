@@ -1,4 +1,4 @@
-"""``chartkit rollout start|promote|abort|status`` and ``chartkit bind|unbind|bindings``."""
+"""``chartkit rollout start|promote|resume|abort|status`` and ``chartkit bind|unbind|bindings``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from toolkit.cli.render import err, print_json, report, warn
 
 __all__ = ["legacy_rollout_argv", "register"]
 
-ACTIONS = ("start", "promote", "abort", "status")
+ACTIONS = ("start", "promote", "resume", "abort", "status")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,22 +40,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how long green may take to become Available before the rollout aborts (default 120)")
     p.add_argument("--header", default="X-Customer", help="split: request header naming the customer")
     p.add_argument("--customers", default="", help="split: comma-separated header values routed to green")
-    p.add_argument("--gateway", metavar="NAMESPACE/NAME", help="the Gateway the instance's HTTPRoute attaches to")
+    p.add_argument("--gateway", metavar="NAMESPACE/NAME",
+                   help="the Gateway the instance's HTTPRoute attaches to (default: CHARTKIT_GATEWAY, gateway: in "
+                        ".chartkit.yaml, the local gateway)")
+    p.add_argument("--hostname", dest="hostnames", action="append", default=[], metavar="HOST",
+                   help="the route's hostname (repeatable; default <instance>.<namespace>.chartkit.test)")
+    p.add_argument("--gateway-metrics", metavar="URL",
+                   help="the Gateway's Prometheus metrics, read by analysis gates (default: the configuration's)")
     p.add_argument("--strategy-file", type=Path, metavar="FILE",
-                   help="strategy as YAML/JSON (schemas/rollout-strategy.schema.json); overrides the flags above")
+                   help="strategy as YAML/JSON (schemas/rollout-strategy.schema.json; analysis gates live there); "
+                        "overrides the flags above")
     add_values(p)
     p.add_argument("--timeout", default="5m", help="helm's timeout for upgrading the instance of record")
     _common(p)
     p.set_defaults(handler=_start)
     for action, text in (("promote", "finish the rollout in progress in favour of the new version"),
+                         ("resume", "carry on a blue-green/cutover rollout whose driver stopped, from its weight"),
                          ("abort", "end the rollout in progress: all traffic back, green removed"),
-                         ("status", "the last rollout: phase, versions, step, live route rules")):
+                         ("status", "the last rollout: phase, versions, step, live route rules, last analysis")):
         p = rsub.add_parser(action, help=text)
         p.add_argument("instance")
-        if action == "promote":
+        if action in ("promote", "resume"):
             p.add_argument("--timeout", default="5m", help="helm's timeout for upgrading the instance of record")
+        if action == "resume":
+            p.add_argument("--gateway-metrics", metavar="URL",
+                           help="the Gateway's metrics for the remaining analysis gates (default: the configuration's)")
         _common(p)
-        p.set_defaults(handler={"promote": _promote, "abort": _abort, "status": _status}[action])
+        p.set_defaults(handler={"promote": _promote, "resume": _resume, "abort": _abort, "status": _status}[action])
 
     p = sub.add_parser("bind", help="give a consumer namespace a servicebinding.io Secret to reach an instance")
     p.add_argument("instance")
@@ -111,7 +122,7 @@ def _strategy(args: argparse.Namespace):  # noqa: ANN202 - lazy import
         return load_strategy_file(args.strategy_file)
     return options_from_flags(kind=args.strategy, steps=args.steps, pause=args.pause,
                               check_timeout=args.check_timeout, header=args.header, customers=args.customers,
-                              gateway=args.gateway)
+                              gateway=args.gateway, hostnames=args.hostnames, metrics_url=args.gateway_metrics)
 
 
 def _events(args: argparse.Namespace):  # noqa: ANN202 - a progress callback
@@ -136,6 +147,12 @@ def _promote(args: argparse.Namespace) -> int:
     from toolkit.core.rollout import promote
 
     return report(promote(config_of(args), _target(args), progress=_events(args)), args.json)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from toolkit.core.rollout import resume
+
+    return report(resume(config_of(args), _target(args), progress=_events(args)), args.json)
 
 
 def _abort(args: argparse.Namespace) -> int:

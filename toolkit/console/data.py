@@ -3,9 +3,9 @@
 Some of it waits for core operations other branches are writing. Each such place is one clearly named hook here,
 so wiring them in is a change to this file only:
 
-- ``HOOK: core.graph`` (issue 13b) — ``edge_traffic`` and ``node_health``: request rate / error rate / latency per
-  edge from the gateway's metrics, and live health per node. Until then an edge is a declared binding with no
-  traffic figures, and a node's health is its release status.
+- ``core.graph`` (issue 13b, wired): the graph page's nodes, health and edges — bindings and the traffic measured at
+  the gateway and by the apps — come from ``toolkit.core.graph``; each call measures the window since the previous
+  one (the page refreshes every 10 s), so nothing waits. A rollout's sides carry their own traffic the same way.
 - ``HOOK: core.notices`` (issue 11) — ``instance_notices``: the badges come from ``core.outdated`` (update, major,
   deprecated, and the update policy's security status); the watcher's notices are not read yet, and an
   instance's alerts come from ``core.drift``.
@@ -16,6 +16,8 @@ so wiring them in is a change to this file only:
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +29,9 @@ from toolkit.core.form import LABEL_PLAN
 __all__ = ["catalog", "drift", "edge_traffic", "graph", "instance", "instance_notices", "instances",
            "node_health", "rollout_view", "type_view"]
 
+#: the metrics seen by the last graph (any page): the next one measures the traffic since then
+_LAST: dict[str, Any] = {}
+_LAST_LOCK = threading.Lock()
 
 
 def catalog(config: Config, index_dir: Path | None, search: str = "") -> dict[str, Any]:
@@ -126,25 +131,61 @@ def rollout_view(config: Config, namespace: str, name: str, events: list[dict[st
 
 
 def _sides(config: Config, namespace: str, name: str, state: dict[str, Any] | None) -> dict[str, Any]:
-    """Each side's release: blue is the instance of record, green its copy in the green namespace while it exists.
-
-    HOOK: core.graph / analysis gates (issue 13b) — per-side request and error rates from the gateway."""
+    """Each side's release: blue is the instance of record, green its copy in the green namespace while it exists;
+    each with the traffic the gateway sent it since the last look (core.graph)."""
     from toolkit.core.instances import InstancesOptions, instances as listed
+
+    green_ns = (state or {}).get("greenNamespace")
+    measured = _measured(config)
+    traffic = {e.target: _traffic(e) for e in measured.edges if e.source == "gateway"}
+    health = {n.id: _health(n) for n in measured.nodes}
 
     def side(ns: str) -> dict[str, Any] | None:
         found = [i for i in listed(config, InstancesOptions(namespace=ns)) if i.name == name]
         if not found:
             return None
         inst = found[0]
+        node_id = f"{ns}/{name}"
         return {"namespace": ns, "version": inst.version, "status": inst.status, "revision": inst.revision,
-                "health": node_health({"status": inst.status})}
+                "health": health.get(node_id) or node_health({"status": inst.status}),
+                "traffic": traffic.get(node_id)}
 
-    green_ns = (state or {}).get("greenNamespace")
     return {"blue": side(namespace), "green": side(green_ns) if green_ns else None}
 
 
+def _measured(config: Config) -> Any:
+    """The service graph (core.graph) over the window since the last one any page asked for."""
+    from toolkit.core.graph import GraphOptions, graph as measure
+
+    with _LAST_LOCK:
+        since = _LAST.get("observation")
+    result = measure(config, GraphOptions(all_namespaces=True, window_seconds=0), since=since)
+    with _LAST_LOCK:
+        _LAST["observation"] = result.observation
+    return result.graph
+
+
+def _traffic(edge: Any) -> dict[str, Any] | None:
+    """An edge's figures as the graph page draws them; None when it carried no measured request."""
+    if edge.stats is None or not edge.stats.requests:
+        return None
+
+    def number(what: str) -> float | None:
+        value = edge.number(what)
+        return None if math.isnan(value) else round(value, 4)
+
+    return {"rate": number("rate"), "errorRatio": number("error_ratio"), "p50Ms": number("p50_ms"),
+            "p95Ms": number("p95_ms"), "requests": number("requests")}
+
+
+def _health(node: Any) -> str | None:
+    """core.graph's health in the page's words (healthy, progressing, failing); None: not an instance's."""
+    return {"healthy": "healthy", "pending": "progressing", "degraded": "failing",
+            "failed": "failing"}.get(node.health.value)
+
+
 def node_health(row: dict[str, Any]) -> str:
-    """HOOK: core.graph (issue 13b). Health of an instance node: its release status until live health lands."""
+    """Health of an instance from its release status alone (where core.graph's live health is not at hand)."""
     status = row.get("status", "")
     if status == "deployed":
         return "healthy"
@@ -153,46 +194,44 @@ def node_health(row: dict[str, Any]) -> str:
     return "failing"
 
 
-def edge_traffic(consumer: str, provider: str) -> dict[str, Any] | None:
-    """HOOK: core.graph (issue 13b). The traffic from ``consumer`` to ``provider`` (``NAMESPACE/NAME`` each) from
-    the gateway's metrics as ``{"rate": req/s, "errorRatio": 0..1, "p95Ms": ms}`` (what the graph page draws:
-    width by rate, colour and the hot spot by errors and latency); None: no traffic data."""
-    return None
+def edge_traffic(consumer: str, provider: str, graph: Any = None) -> dict[str, Any] | None:
+    """The traffic from ``consumer`` to ``provider`` (``NAMESPACE/NAME`` each) in a core.graph result as
+    ``{"rate": req/s, "errorRatio": 0..1, "p50Ms", "p95Ms", "requests"}``; None: no traffic measured."""
+    edge = graph.edge(consumer, provider) if graph is not None else None
+    return _traffic(edge) if edge is not None else None
 
 
 def graph(config: Config, namespaces: list[str] | None = None) -> dict[str, Any]:
-    """Instances as nodes, bindings as edges (consumer → instance), health per node, traffic per edge where known;
-    ``namespaces`` keeps the instances of those namespaces only.
+    """Instances as nodes (health from their release and Deployments), edges from bindings (consumer → instance)
+    and from the traffic measured since the last look (the gateway's and the apps' own, per caller), from
+    core.graph; ``namespaces`` keeps the instances of those namespaces and what they talk to."""
+    measured = _measured(config)
+    wanted = set(namespaces or ())
 
-    A binding's consumer is a namespace: its edge starts at each instance in that namespace, or at the
-    namespace itself when no instance runs there (an app not deployed by chartkit)."""
-    from toolkit.core.bind import BindingRef, bindings
+    def shown(node: Any) -> bool:
+        return node.kind.value == "instance" and (not wanted or node.namespace in wanted)
 
-    rows = [r for r in instances(config)["instances"] if not namespaces or r["namespace"] in namespaces]
-    nodes = {f"{r['namespace']}/{r['name']}": {"id": f"{r['namespace']}/{r['name']}", "kind": "instance",
-                                              "name": r["name"], "namespace": r["namespace"], "type": r["type"],
-                                              "version": r["version"], "status": r["status"],
-                                              "health": node_health(r)} for r in rows}
-    by_namespace: dict[str, list[str]] = {}
-    for node_id, node in nodes.items():
-        by_namespace.setdefault(node["namespace"], []).append(node_id)
-    with ThreadPoolExecutor(8) as pool:
-        found = list(pool.map(lambda r: bindings(config, BindingRef(instance=r["name"], namespace=r["namespace"])),
-                              rows))
-    edges = []
-    for row, listed in zip(rows, found):
-        provider = f"{row['namespace']}/{row['name']}"
-        for b in listed:
-            consumers = by_namespace.get(b.namespace) or []
-            if not consumers:
-                consumer_id = f"namespace:{b.namespace}"
-                nodes.setdefault(consumer_id, {"id": consumer_id, "kind": "namespace", "name": b.namespace,
-                                               "namespace": b.namespace, "health": "unknown"})
-                consumers = [consumer_id]
-            for consumer in consumers:
-                if consumer == provider:
-                    continue
-                edges.append({"from": consumer, "to": provider, "binding": f"{b.namespace}/{b.name}",
-                              "type": b.type, "traffic": edge_traffic(consumer, provider)})
-    return {"nodes": sorted(nodes.values(), key=lambda n: n["id"]), "edges": edges,
-            "traffic": any(e["traffic"] for e in edges)}
+    keep = {n.id for n in measured.nodes if shown(n)}
+    edges = [e for e in measured.edges if e.source in keep or e.target in keep]
+    ids = keep | {e.source for e in edges} | {e.target for e in edges}
+
+    def node_id(raw: str) -> str:
+        # a consumer namespace holding no single instance: the page names it namespace:NS
+        return f"namespace:{raw[:-2]}" if raw.endswith("/*") else raw
+
+    nodes = []
+    for n in measured.nodes:
+        if n.id not in ids:
+            continue
+        node: dict[str, Any] = {"id": node_id(n.id), "kind": n.kind.value, "name": n.name, "namespace": n.namespace,
+                                "health": _health(n) or "unknown", "detail": n.detail, "hot": n.hot}
+        if n.kind.value == "instance":
+            node.update(type=n.type, version=n.version, status=n.status)
+        nodes.append(node)
+    out = [{"from": node_id(e.source), "to": node_id(e.target), "binding": ", ".join(e.bindings) or "—",
+            "type": "binding" if e.bindings else "traffic at " + " and ".join(e.observed), "bindings": list(e.bindings),
+            "observed": list(e.observed), "traffic": _traffic(e), "hot": e.hot} for e in edges]
+    hot = measured.hot_spot
+    return {"nodes": sorted(nodes, key=lambda n: n["id"]), "edges": out, "traffic": any(e["traffic"] for e in out),
+            "hotSpot": hot.id if hot is not None and hot.id in ids else None, "windowSeconds": round(measured.seconds, 1),
+            "notes": list(measured.notes)}

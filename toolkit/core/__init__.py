@@ -13,10 +13,11 @@ calling these::
     make a type     chartify · verify
     share it        package · publish · sync · deprecate · catalog (list / show / search)
     run instances   install · upgrade · upgrade_all · deploy · rollback · uninstall · recover
-                    · rollout (rollout / promote / abort / status) · bind (bind / unbind / bindings)
+                    · rollout (rollout / promote / resume / abort / status) · bind (bind / unbind / bindings)
                     · policy (set_policy) · plan (make_plan / approve) · promote (rings) · guard
     observe         instances · history · outdated · drift (+ propose) · typediff · notices (one watcher pass)
                     · leader (the watcher's Lease) · describe (a type's page: README, parameters, plans)
+                    · graph (graph / observe: who calls whom, measured)
     front doors     form (a deploy form from a type's schema, and its checked submission) · access (users, roles)
 
 Each module is imported on its own (``toolkit.core.<operation>``): a command pays only for what it runs.

@@ -2,9 +2,16 @@
 status. The plan is pure (``toolkit.deploy.strategies.plan``); this operation carries it out step by step.
 
 The state of a rollout lives on the cluster, in an annotation of the instance's HTTPRoute (``chartkit rollout
-status`` reads it back), so a rollout started on one machine can be promoted or aborted from another.
+status`` reads it back), so a rollout started on one machine can be promoted, aborted or resumed from another —
+also after the process driving it died mid-ramp (traffic stays at the last weight until ``resume`` or ``abort``).
 A failed step after green exists aborts: traffic returns to blue (100%), green is removed, and the error says
 where it stopped and why.
+
+The route attaches to a Gateway (the strategy's, else the configuration's) whose implementation must list the
+features the strategy needs (``supportedFeatures`` of its GatewayClass); analysis gates read that Gateway's
+metrics (``toolkit.deploy.analysis``, run from ``_Rollout._analyse`` only). With no Gateway named at all, the
+route is written without a parentRef, as before (a server front door may attach routes its own way); a strategy
+with an analysis is then refused.
 """
 
 from __future__ import annotations
@@ -12,25 +19,30 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from toolkit.adapters.kube import Kube
+from toolkit.adapters.metrics import Scrape, scrape
 from toolkit.config import Config
 from toolkit.core.upgrade import UpgradeOptions, upgrade, upgrade_to
+from toolkit.deploy import analysis
 from toolkit.deploy.fetch import fetch
 from toolkit.deploy.origin import parse_type_ref
 from toolkit.deploy.release import (ReleaseOptions, check_values, get_instance, refuse_other_catalog, refuse_pending,
                                     release_objects, run_release, serving_values)
+from toolkit.deploy.traffic import BackendRef, Stats, stats_by, supported_features, traefik_service
 from toolkit.deploy.values import ValuesInput
 from toolkit.deploy.strategies.plan import load_strategy_file, options_from_flags
-from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, Phase, RouteSpec, Step, StepKind,
-                                            Strategy, StrategyOptions, green_namespace, plan, plan_abort,
-                                            plan_promote, pod_references, reference_grant, route, route_weights, state_of)
-from toolkit.errors import ChartkitError, DeployError
+from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, GatewayTarget, Phase, RouteSpec, Step,
+                                            StepKind, Strategy, StrategyOptions, default_hostname, green_namespace,
+                                            missing_features, options_from_data, plan, plan_abort, plan_promote,
+                                            plan_resume, pod_references, reference_grant, route, route_weights,
+                                            state_of)
+from toolkit.errors import ChartkitError, DeployError, InputError
 
 __all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "RolloutTarget", "StrategyOptions", "abort",
-           "describe_status", "load_strategy_file", "options_from_flags", "promote", "rollout", "status"]
+           "describe_status", "load_strategy_file", "options_from_flags", "promote", "resume", "rollout", "status"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +72,7 @@ class RolloutTarget:
 
 @dataclass(frozen=True)
 class RolloutEvent:
-    """One step starting, done or failed; ``index`` counts from 1."""
+    """One step started, done or failed (or one analysis measurement of it: ``measured``); ``index`` counts from 1."""
 
     index: int
     total: int
@@ -71,7 +83,7 @@ class RolloutEvent:
     stage: str = "rollout"  # "abort" while an abort returns traffic to blue
 
     def line(self) -> str:
-        took = f" ({self.seconds:.1f}s)" if self.status != "started" else ""
+        took = f" ({self.seconds:.1f}s)" if self.status in ("done", "failed") else ""
         msg = f": {self.message}" if self.message else ""
         stage = "" if self.stage == "rollout" else f"{self.stage} "
         return f"{stage}[{self.index}/{self.total}] {self.step.describe()} {self.status}{took}{msg}"
@@ -136,14 +148,17 @@ class _Rollout:
         self.weight = 0
         self.split = False
         self.done: list[dict[str, Any]] = []
+        self.metrics_url: str | None = None  # the Gateway's metrics, for the analysis gates
+        self._at: tuple[int, int, Step] | None = None  # the step running: measurements report under it
 
     # -- the route ---------------------------------------------------------------------------------------------
 
     def apply_route(self) -> None:
         assert self.blue is not None
+        self.state["weight"] = self.weight
         spec = RouteSpec(self.name, self.namespace, self.blue, self.green, self.weight,
                          (self.strategy.header, self.strategy.customers) if self.split and self.green else None,
-                         self.strategy.gateway, {**self.state, "weight": self.weight, "updated": _now()})
+                         self.strategy.gateway, {**self.state, "updated": _now()}, self.strategy.hostnames)
         self.kube.apply([route(spec)], self.namespace, field_manager="chartkit-rollout")
 
     # -- steps -------------------------------------------------------------------------------------------------
@@ -153,6 +168,7 @@ class _Rollout:
         for index, step in enumerate(steps, 1):
             start = time.monotonic()
             self.state["step"] = f"{index}/{total} {step.describe()}"
+            self._at = (index, total, step)
             self._report(RolloutEvent(index, total, step, "started", stage=stage))
             try:
                 message = self._do(step)
@@ -209,6 +225,8 @@ class _Rollout:
             assert isinstance(step, Step)
             time.sleep(step.seconds)
             return ""
+        if kind is StepKind.ANALYSIS:
+            return self._analyse()
         if kind is StepKind.PROMOTE:
             values = self.green_values or serving_values(self.config, self.name, self.green_ns)
             inst = get_instance(self.config, self.name, self.namespace)
@@ -226,6 +244,30 @@ class _Rollout:
             self._remove_green()
             return f"removed {self.green_ns}"
         raise AssertionError(kind)
+
+    def _analyse(self) -> str:
+        """The gate after a traffic step: green's requests at the Gateway, measured as the strategy's analysis says;
+        anything but success raises (and the rollout aborts)."""
+        options = self.strategy.analysis
+        assert options is not None and self.green is not None
+        if not self.metrics_url:
+            raise DeployError(f'unable to analyse the rollout of "{self.namespace}/{self.name}": no metrics URL '
+                              "for its Gateway", hint="pass --gateway-metrics URL or set CHARTKIT_GATEWAY_METRICS")
+        service = traefik_service(BackendRef(self.green.namespace, self.green.name, self.green.port))
+
+        def measured(found: analysis.Measurement) -> None:
+            if self._at is not None:
+                index, total, step = self._at
+                self._report(RolloutEvent(index, total, step, "measured", found.describe()))
+
+        result = analysis.analyse(options, _window(self.metrics_url, service), on_measurement=measured)
+        self.state["lastAnalysis"] = {"weight": self.weight, "split": self.split, **result.to_json()}
+        self.apply_route()  # the verdict goes on record with the route, for `rollout status`
+        if result.verdict is not analysis.Verdict.SUCCESSFUL:
+            hint = ("no request reached green: send traffic through the Gateway, or raise inconclusiveLimit"
+                    if result.verdict is analysis.Verdict.INCONCLUSIVE else None)
+            raise DeployError(f"analysis {result.describe()}", hint=hint)
+        return result.describe()
 
     def _deploy_green(self) -> str:
         inst = get_instance(self.config, self.name, self.namespace)
@@ -249,7 +291,10 @@ class _Rollout:
         self.state["greenDeployments"] = _deployments(green_objects)
         self.apply_route()
         note = f"; copied {', '.join(copied)}" if copied else ""
-        return f"{inst.type} {self.state['to']} in {self.green_ns}{note}"
+        hosts = ", ".join(self.strategy.hostnames)
+        where = f"; route {hosts} on Gateway {self.strategy.gateway[1]}/{self.strategy.gateway[0]}" \
+            if self.strategy.gateway else f"; route {hosts} attached to no Gateway (pass --gateway NAMESPACE/NAME)"
+        return f"{inst.type} {self.state['to']} in {self.green_ns}{note}{where}"
 
     def _copy_references(self, objects: list[dict[str, Any]]) -> list[str]:
         """Secrets/ConfigMaps blue's pods use that its release does not render (e.g. an existingSecret)."""
@@ -309,6 +354,95 @@ def _route_of(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
     return obj
 
 
+#: Gateway controllers whose metrics chartkit reads (service names and labels are the implementation's own)
+METRICS_CONTROLLERS = ("traefik.io/gateway-controller",)
+
+
+def _window(url: str, service: str) -> analysis.Measure:
+    """Measurements of one Traefik service back to back: each window starts where the last one ended."""
+    last: list[Scrape] = []
+
+    def window(seconds: float) -> Stats:
+        before = last[-1] if last else scrape(url)
+        time.sleep(max(0.0, seconds - (time.time() - before.taken_at)))
+        after = scrape(url)
+        last[:] = [after]
+        found = stats_by(before, after, key=("service",)).get((service,))
+        return found or Stats(0.0, 0.0, after.taken_at - before.taken_at)
+
+    return window
+
+
+def _gateway_target(kube: Kube, name: str, namespace: str) -> GatewayTarget:
+    """The Gateway as the cluster has it: its class, the class's controller and supported features."""
+    gateway = kube.get(ROUTE_API, "Gateway", name, namespace, missing_ok=True)
+    if gateway is None:
+        raise DeployError(f'unable to attach a route to Gateway "{namespace}/{name}": it does not exist',
+                          hint="pass --gateway NAMESPACE/NAME of an existing Gateway (kubectl get gateways -A)")
+    class_name = str((gateway.get("spec") or {}).get("gatewayClassName", ""))
+    gateway_class = kube.get(ROUTE_API, "GatewayClass", class_name, missing_ok=True) if class_name else None
+    if gateway_class is None:
+        raise DeployError(f'unable to attach a route to Gateway "{namespace}/{name}": its GatewayClass '
+                          f'"{class_name}" does not exist', hint="no implementation will program that Gateway")
+    return GatewayTarget(name, namespace, class_name, str(gateway_class["spec"].get("controllerName", "")),
+                         supported_features(gateway_class))
+
+
+def _attached(config: Config, kube: Kube, name: str, namespace: str,
+              strategy: StrategyOptions) -> tuple[StrategyOptions, str | None]:
+    """The strategy with its Gateway, hostnames and metrics settled, after checking the Gateway can carry it;
+    and the metrics URL analysis gates read. Refuses before anything changes."""
+    if strategy.kind is Strategy.ROLLING:
+        return strategy, None
+    what = f'unable to roll out "{namespace}/{name}" with {strategy.kind.value}'
+    ref = config.gateway
+    gateway = strategy.gateway or ((ref.name, ref.namespace) if ref else None)
+    hostnames = strategy.hostnames or (default_hostname(name, namespace),)
+    if gateway is None:
+        if strategy.analysis is not None:
+            raise InputError(f"{what} and an analysis: no Gateway whose metrics the gates could read",
+                             hint="pass --gateway NAMESPACE/NAME (or gateway: in the strategy file, CHARTKIT_GATEWAY)")
+        # a route with no parentRef (as before Gateways were named): whatever attaches routes on that cluster may
+        # still carry it, so it is not refused; the first step says it plainly
+        log.warning("%s/%s: no Gateway named; its HTTPRoute attaches to none", namespace, name)
+        return replace(strategy, hostnames=hostnames), None
+    target = _gateway_target(kube, *gateway)
+    missing = missing_features(strategy.kind, target)
+    if missing:
+        listed = ", ".join(sorted(target.features)) or "none"
+        raise DeployError(f"{what}: {target.describe()} does not support {', '.join(missing)}",
+                          hint=f"its GatewayClass lists supportedFeatures: {listed}; use --strategy rolling")
+    metrics = strategy.metrics_url or (ref.metrics_url if ref and (ref.name, ref.namespace) == gateway else None)
+    if strategy.analysis is not None:
+        if not metrics:
+            raise InputError(f"{what} and an analysis: no metrics URL for {target.describe()}",
+                             hint="pass --gateway-metrics URL, gateway.metricsUrl in the strategy file, or set "
+                                  "CHARTKIT_GATEWAY_METRICS")
+        if target.controller not in METRICS_CONTROLLERS:
+            raise DeployError(f"{what} and an analysis: chartkit reads the metrics of {', '.join(METRICS_CONTROLLERS)}"
+                              f", and {target.describe()} is another implementation",
+                              hint="drop the analysis, or use a Gateway run by Traefik")
+    return replace(strategy, gateway=gateway, hostnames=hostnames, metrics_url=metrics), metrics
+
+
+def _record(strategy: StrategyOptions, metrics_url: str | None) -> dict[str, Any]:
+    """What a rollout's state keeps of its strategy, so promote, abort and resume carry on with the same one."""
+    out: dict[str, Any] = {"steps": list(strategy.steps), "weights": list(strategy.weights),
+                           "pauseSeconds": strategy.pause_seconds,
+                           "checkTimeoutSeconds": strategy.check_timeout_seconds}
+    if strategy.kind is Strategy.SPLIT:
+        out.update(header=strategy.header, customers=list(strategy.customers))
+    if strategy.gateway:
+        out["gateway"] = {"name": strategy.gateway[0], "namespace": strategy.gateway[1]}
+    if strategy.hostnames:
+        out["hostnames"] = list(strategy.hostnames)
+    if strategy.analysis:
+        out["analysis"] = strategy.analysis.to_json()
+    if metrics_url:
+        out["metricsUrl"] = metrics_url
+    return out
+
+
 def rollout(config: Config, options: RolloutOptions, *, progress: Progress | None = None) -> RolloutResult:
     """Move an instance to a version with a strategy; raises DeployError (after aborting) when a step fails."""
     name, namespace = options.instance, options.namespace
@@ -319,21 +453,19 @@ def rollout(config: Config, options: RolloutOptions, *, progress: Progress | Non
         from toolkit.catalog.index import resolve
 
         version = resolve(config.catalog, inst.type, None).version
-    strategy = options.strategy
     kube = config.kube()
-    run = _Rollout(config, name, namespace, progress=progress)
-    run.strategy, run.values, run.timeout = strategy, options.values, options.timeout
-    run.state = {"strategy": strategy.kind.value, "from": inst.version, "to": version,
-                 "phase": Phase.PROGRESSING.value, "started": _now(), "steps": list(strategy.steps),
-                 "checkTimeoutSeconds": strategy.check_timeout_seconds}
-    if strategy.kind is Strategy.SPLIT:
-        run.state.update(header=strategy.header, customers=list(strategy.customers))
     # any strategy, rolling too: an in-place upgrade under a running blue-green would be promoted over
     current = state_of(_route_of(kube, name, namespace))
     if current and Phase(current.get("phase", "complete")).in_progress:
         raise DeployError(f'unable to roll out "{namespace}/{name}": a {current.get("strategy")} rollout '
                           f'to {current.get("to")} is {current.get("phase")}',
-                          hint=f"end it with `chartkit rollout promote {name} -n {namespace}` or `rollout abort`")
+                          hint=f"end it with `chartkit rollout promote {name} -n {namespace}`, `rollout resume` "
+                               "or `rollout abort`")
+    strategy, metrics_url = _attached(config, kube, name, namespace, options.strategy)
+    run = _Rollout(config, name, namespace, progress=progress)
+    run.strategy, run.values, run.timeout, run.metrics_url = strategy, options.values, options.timeout, metrics_url
+    run.state = {"strategy": strategy.kind.value, "from": inst.version, "to": version,
+                 "phase": Phase.PROGRESSING.value, "started": _now(), **_record(strategy, metrics_url)}
     if strategy.kind is not Strategy.ROLLING:
         run.blue = _service(release_objects(config, name, namespace), name, namespace)
     run.run(plan(strategy))
@@ -341,6 +473,20 @@ def rollout(config: Config, options: RolloutOptions, *, progress: Progress | Non
         else Phase.COMPLETE
     return RolloutResult(name, namespace, strategy.kind.value, inst.version, version, phase,
                          time.monotonic() - start, tuple(run.done))
+
+
+def _strategy_of(state: Mapping[str, Any]) -> StrategyOptions:
+    """The strategy a rollout recorded (older records lack gateway, hostnames and analysis: none then)."""
+    data: dict[str, Any] = {"kind": state["strategy"], "pauseSeconds": float(state.get("pauseSeconds", 0)),
+                            "check": {"timeoutSeconds": float(state.get("checkTimeoutSeconds", 120))}}
+    if state["strategy"] == Strategy.BLUE_GREEN.value:
+        data["steps"] = state.get("weights") or state.get("steps") or [100]
+    if state["strategy"] == Strategy.SPLIT.value:
+        data["split"] = {"header": state.get("header", "X-Customer"), "customers": state.get("customers") or ["-"]}
+    for key in ("gateway", "hostnames", "analysis"):
+        if state.get(key):
+            data[key] = state[key]
+    return options_from_data(data)
 
 
 def _resume(config: Config, name: str, namespace: str, *, progress: Progress | None) -> _Rollout:
@@ -351,10 +497,10 @@ def _resume(config: Config, name: str, namespace: str, *, progress: Progress | N
                           hint=f"`chartkit rollout status {name} -n {namespace}` shows the last one")
     run = _Rollout(config, name, namespace, progress=progress)
     run.state = dict(state)
-    run.strategy = StrategyOptions(
-        kind=Strategy(state["strategy"]), steps=tuple(state.get("steps") or (100,)),
-        header=state.get("header", "X-Customer"), customers=tuple(state.get("customers") or ()) or ("-",),
-        check_timeout_seconds=float(state.get("checkTimeoutSeconds", 120)))
+    run.strategy = _strategy_of(state)
+    ref = config.gateway
+    own = ref.metrics_url if ref and run.strategy.gateway == (ref.name, ref.namespace) else None
+    run.metrics_url = own or state.get("metricsUrl")
     run.blue = _service(release_objects(config, name, namespace), name, namespace)
     run.weight = int(state.get("weight", 0))
     run.split = state.get("phase") == Phase.SPLIT.value
@@ -378,6 +524,28 @@ def promote(config: Config, target: RolloutTarget, *, progress: Progress | None 
                          run.state["to"], Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
 
 
+def resume(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
+    """Carry on a blue-green or cutover rollout whose driver stopped mid-ramp, from the weight in force: the
+    remaining steps (and their analysis gates) run as they would have; a failing one aborts."""
+    start = time.monotonic()
+    name, namespace = target.instance, target.namespace
+    run = _resume(config, name, namespace, progress=progress)
+    run.timeout = target.timeout
+    if run.strategy.kind is Strategy.SPLIT:
+        raise DeployError(f'unable to resume the rollout of "{namespace}/{name}": a split waits for a decision',
+                          hint=f"`chartkit rollout promote {name} -n {namespace}` or `rollout abort`")
+    if run.green is None:
+        raise DeployError(f'unable to resume the rollout of "{namespace}/{name}": its green release in '
+                          f'"{run.green_ns}" is missing', hint=f"`chartkit rollout abort {name} -n {namespace}`, "
+                                                                "then start again")
+    inst = get_instance(config, name, namespace)
+    refuse_pending(inst)
+    run.state.update(phase=Phase.PROGRESSING.value, resumed=_now())
+    run.run(plan_resume(run.state, promoted=inst.version == run.state["to"] != run.state["from"]))
+    return RolloutResult(name, namespace, run.state["strategy"], run.state["from"], run.state["to"],
+                         Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
+
+
 def abort(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
     """End a rollout in progress in favour of the version of record: all traffic back, green removed."""
     start = time.monotonic()
@@ -394,7 +562,8 @@ def status(config: Config, target: RolloutTarget) -> dict[str, Any] | None:
     state = state_of(obj)
     if state is None or obj is None:
         return None
-    return {"instance": target.instance, "namespace": target.namespace, **state, "rules": route_weights(obj)}
+    return {"instance": target.instance, "namespace": target.namespace, **state, "rules": route_weights(obj),
+            "hostnames": list((obj.get("spec") or {}).get("hostnames") or [])}
 
 
 def describe_status(data: Mapping[str, Any]) -> str:
@@ -403,5 +572,8 @@ def describe_status(data: Mapping[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in r["backends"].items()) for r in data.get("rules", []))
     extra = f" — {data['message']}" if data.get("message") else ""
     weight = f" (green {data.get('weight', 0)}%, {data.get('step')})" if data.get("phase") == "progressing" else ""
+    hosts = f" ({', '.join(data['hostnames'])})" if data.get("hostnames") else ""
+    last = data.get("lastAnalysis")
+    gate = f"; last analysis {last['verdict']} at green {last.get('weight', 0)}%" if last else ""
     return (f"{data['namespace']}/{data['instance']}: {data.get('strategy')} {data.get('from')} → {data.get('to')} "
-            f"{data.get('phase')}{weight}; route: {rules}{extra}")
+            f"{data.get('phase')}{weight}; route{hosts}: {rules}{gate}{extra}")

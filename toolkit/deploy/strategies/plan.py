@@ -7,6 +7,13 @@ HTTPRoute named after the instance, in the instance's namespace and owned by cha
 the blue Service and the green Service (a ReferenceGrant in the green namespace lets the route point there).
 At 100% the release of record is upgraded in place (while green carries all traffic), traffic returns to it,
 and green is retired: the instance keeps its name, namespace and helm history.
+
+The route attaches to a Gateway (``parentRefs``) and carries hostnames of its own, so it never catches another
+app's requests on a shared Gateway. Weighted backendRefs and header matches are core HTTPRoute features; pointing
+at green's namespace needs ReferenceGrant (Gateway API v1.4 conformance: ``HTTPRouteWeight`` and
+``HTTPRouteHeaderMatching`` require the features ``Gateway`` + ``HTTPRoute``, cross-namespace backendRefs
+``ReferenceGrant``). With an ``analysis`` (``toolkit.deploy.analysis``), every traffic step is followed by
+measurements of green's requests at the Gateway; a failed gate aborts.
 """
 
 from __future__ import annotations
@@ -14,25 +21,32 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from toolkit.deploy.analysis import AnalysisOptions
 from toolkit.errors import InputError
 
 __all__ = [
     "Backend",
+    "GatewayTarget",
     "Phase",
     "Step",
     "StepKind",
     "Strategy",
     "StrategyOptions",
+    "default_hostname",
     "green_namespace",
     "load_strategy_file",
+    "missing_features",
     "options_from_flags",
+    "parse_gateway",
     "plan",
     "plan_abort",
     "plan_promote",
+    "plan_resume",
     "pod_references",
     "reference_grant",
     "route",
@@ -68,6 +82,17 @@ class Phase(str, enum.Enum):
 #: like 1e308 or inf must be refused before any traffic moves (sleeping on it crashed with OverflowError)
 MAX_PAUSE_SECONDS = 3600.0
 MAX_CHECK_TIMEOUT_SECONDS = 3600.0
+#: a Gateway API hostname (RFC 1123 subdomain, optionally with a leading wildcard label), as the CRD validates it
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+#: the suffix of the hostname a route gets when the strategy names none: unique per instance, never a real domain
+DEFAULT_HOST_SUFFIX = "chartkit.test"
+#: Gateway API features (GatewayClass status.supportedFeatures) each strategy's route relies on
+REQUIRED_FEATURES: dict[str, tuple[str, ...]] = {
+    "rolling": (),
+    "blue-green": ("Gateway", "HTTPRoute", "ReferenceGrant"),  # weighted backendRefs across namespaces
+    "cutover": ("Gateway", "HTTPRoute", "ReferenceGrant"),
+    "split": ("Gateway", "HTTPRoute", "ReferenceGrant"),  # header matches, green in another namespace
+}
 
 
 def _bounded(what: str, value: float, low: float, high: float) -> float:
@@ -95,6 +120,9 @@ class StrategyOptions:
     header: str = "X-Customer"                   # split: the request header naming the customer
     customers: tuple[str, ...] = ()              # split: header values routed to green
     gateway: tuple[str, str] | None = None       # (name, namespace) of the Gateway the route attaches to
+    hostnames: tuple[str, ...] = ()              # the route's hostnames (default <instance>.<namespace>.chartkit.test)
+    metrics_url: str | None = None               # the Gateway's Prometheus metrics (default: the configuration's)
+    analysis: AnalysisOptions | None = None      # gates between traffic steps, from the Gateway's metrics
 
     def __post_init__(self) -> None:
         steps = list(self.steps)
@@ -107,12 +135,32 @@ class StrategyOptions:
                              hint="pass --customers acme,globex (and --header, default X-Customer)")
         _bounded("pause", self.pause_seconds, 0, MAX_PAUSE_SECONDS)
         _bounded("check timeout", self.check_timeout_seconds, 1, MAX_CHECK_TIMEOUT_SECONDS)
+        for host in self.hostnames:
+            if not (_HOSTNAME.fullmatch(host) and len(host) <= 253):
+                raise InputError(f'unable to use hostname "{host}": expected a lowercase DNS name such as '
+                                 "chat.example.com (a leading *. is allowed)")
+        if self.analysis is not None and self.kind is Strategy.ROLLING:
+            raise InputError("unable to analyse a rolling rollout: it moves no traffic between versions",
+                             hint="use blue-green, cutover or split with an analysis")
+
+    @property
+    def weights(self) -> tuple[int, ...]:
+        """Green's share at each traffic step (none for rolling and split)."""
+        if self.kind is Strategy.CUTOVER:
+            return (100,)
+        return tuple(self.steps) if self.kind is Strategy.BLUE_GREEN else ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind.value, "steps": list(self.steps), "pauseSeconds": self.pause_seconds,
                                "checkTimeoutSeconds": self.check_timeout_seconds}
         if self.kind is Strategy.SPLIT:
             out.update(header=self.header, customers=list(self.customers))
+        if self.gateway:
+            out["gateway"] = {"name": self.gateway[0], "namespace": self.gateway[1]}
+        if self.hostnames:
+            out["hostnames"] = list(self.hostnames)
+        if self.analysis:
+            out["analysis"] = self.analysis.to_json()
         return out
 
 
@@ -123,6 +171,7 @@ class StepKind(str, enum.Enum):
     WEIGHT = "weight"              # green's share of the traffic (0 = all on blue)
     SPLIT = "split"                # listed customers to green by header, everyone else to blue
     PAUSE = "pause"
+    ANALYSIS = "analysis"          # measure green's requests at the Gateway; a failed gate aborts
     PROMOTE = "promote"            # upgrade the release of record to the new version (green carries traffic)
     RETIRE_GREEN = "retire-green"  # uninstall green and remove its namespace
 
@@ -148,18 +197,46 @@ def _finish() -> list[Step]:
     return [Step(StepKind.PROMOTE), Step(StepKind.WEIGHT, 0), Step(StepKind.RETIRE_GREEN)]
 
 
+def _ramp(weights: tuple[int, ...] | list[int], *, pause: float, analysis: bool, first: bool = True) -> list[Step]:
+    steps: list[Step] = []
+    for i, weight in enumerate(weights):
+        if (i or not first) and pause:
+            steps.append(Step(StepKind.PAUSE, seconds=pause))
+        steps += [Step(StepKind.CHECK), Step(StepKind.WEIGHT, weight)]
+        if analysis:
+            steps.append(Step(StepKind.ANALYSIS))
+    return steps
+
+
 def plan(options: StrategyOptions) -> list[Step]:
     """The steps of a rollout from start to its end (split: to the point where it waits for promote/abort)."""
     if options.kind is Strategy.ROLLING:
         return [Step(StepKind.UPGRADE)]
     steps = [Step(StepKind.DEPLOY_GREEN)]
+    analysis = options.analysis is not None
     if options.kind is Strategy.SPLIT:
-        return steps + [Step(StepKind.CHECK), Step(StepKind.SPLIT)]
-    weights = (100,) if options.kind is Strategy.CUTOVER else options.steps
-    for i, weight in enumerate(weights):
-        if i and options.pause_seconds:
-            steps.append(Step(StepKind.PAUSE, seconds=options.pause_seconds))
-        steps += [Step(StepKind.CHECK), Step(StepKind.WEIGHT, weight)]
+        return steps + [Step(StepKind.CHECK), Step(StepKind.SPLIT)] + ([Step(StepKind.ANALYSIS)] if analysis else [])
+    return steps + _ramp(options.weights, pause=options.pause_seconds, analysis=analysis) + _finish()
+
+
+def plan_resume(state: Mapping[str, Any], *, promoted: bool) -> list[Step]:
+    """The rest of a blue-green or cutover rollout whose driver stopped (killed, machine gone) mid-ramp.
+
+    ``state`` is what the route records (``weights``, the ``weight`` last applied, ``pauseSeconds``,
+    ``analysis``); ``promoted``: the instance of record already runs the new version (the driver stopped during
+    or after promotion), so only the way back to it and green's removal remain. The traffic step in force is
+    measured again before the ramp goes on: the gate must see green's requests at this weight.
+    """
+    if promoted:
+        return [Step(StepKind.WEIGHT, 0), Step(StepKind.RETIRE_GREEN)]
+    weight = int(state.get("weight", 0))
+    analysis = bool(state.get("analysis"))
+    steps: list[Step] = []
+    if weight and analysis:
+        steps.append(Step(StepKind.ANALYSIS))
+    weights = state.get("weights") or ((100,) if state.get("strategy") == "cutover" else state.get("steps") or (100,))
+    rest = [int(w) for w in weights if int(w) > weight]
+    steps += _ramp(rest, pause=float(state.get("pauseSeconds", 0)), analysis=analysis, first=not weight)
     return steps + _finish()
 
 
@@ -190,6 +267,30 @@ class Backend:
         return out
 
 
+def default_hostname(instance: str, namespace: str) -> str:
+    """The hostname of an instance's route when the strategy names none: its own, on a shared Gateway too."""
+    return f"{instance}.{namespace}.{DEFAULT_HOST_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class GatewayTarget:
+    """The Gateway a route attaches to, as the cluster shows it: its class's controller and supported features."""
+
+    name: str
+    namespace: str
+    gateway_class: str
+    controller: str
+    features: frozenset[str]
+
+    def describe(self) -> str:
+        return f'Gateway "{self.namespace}/{self.name}" (class {self.gateway_class}, controller {self.controller})'
+
+
+def missing_features(kind: Strategy, target: GatewayTarget) -> list[str]:
+    """Features a strategy needs that the Gateway's implementation does not list as supported."""
+    return [f for f in REQUIRED_FEATURES[kind.value] if f not in target.features]
+
+
 def green_namespace(namespace: str, instance: str) -> str:
     name = f"{namespace}-{instance}-green"
     if len(name) > 63:
@@ -210,6 +311,7 @@ class RouteSpec:
     split: tuple[str, tuple[str, ...]] | None = None   # (header, customers)
     gateway: tuple[str, str] | None = None
     state: Mapping[str, Any] = field(default_factory=dict)
+    hostnames: tuple[str, ...] = ()
 
 
 def route(spec: RouteSpec) -> dict[str, Any]:
@@ -230,6 +332,8 @@ def route(spec: RouteSpec) -> dict[str, Any]:
     body: dict[str, Any] = {"rules": rules}
     if spec.gateway:
         body["parentRefs"] = [{"name": spec.gateway[0], "namespace": spec.gateway[1]}]
+    if spec.hostnames:
+        body["hostnames"] = list(spec.hostnames)
     return {
         "apiVersion": ROUTE_API, "kind": "HTTPRoute",
         "metadata": {"name": spec.instance, "namespace": ns,
@@ -309,9 +413,11 @@ def load_strategy_file(path: Path) -> StrategyOptions:
 
 
 def options_from_data(data: Mapping[str, Any]) -> StrategyOptions:
+    """Options from a strategy file's data (checked against the schema), or from a rollout's recorded state."""
     check = data.get("check") or {}
     split = data.get("split") or {}
     gateway = data.get("gateway")
+    analysis = data.get("analysis")
     return StrategyOptions(
         kind=Strategy(data["kind"]),
         steps=tuple(data.get("steps") or StrategyOptions.steps),
@@ -320,25 +426,33 @@ def options_from_data(data: Mapping[str, Any]) -> StrategyOptions:
         header=split.get("header", StrategyOptions.header),
         customers=tuple(split.get("customers", ())),
         gateway=(gateway["name"], gateway["namespace"]) if gateway else None,
+        hostnames=tuple(data.get("hostnames") or ()),
+        metrics_url=(gateway or {}).get("metricsUrl"),
+        analysis=AnalysisOptions.from_data(analysis) if analysis else None,
     )
+
+
+def parse_gateway(text: str, flag: str = "--gateway") -> tuple[str, str]:
+    """``NAMESPACE/NAME`` → (name, namespace)."""
+    ns, _, name = text.partition("/")
+    if not (ns and name) or "/" in name:
+        raise InputError(f'unable to parse {flag} "{text}": expected NAMESPACE/NAME')
+    return name, ns
 
 
 def options_from_flags(*, kind: str, steps: str = "10,50,100", pause: str | float = 0,
                        check_timeout: str | float = 120, header: str = "X-Customer", customers: str = "",
-                       gateway: str | None = None) -> StrategyOptions:
+                       gateway: str | None = None, hostnames: tuple[str, ...] | list[str] = (),
+                       metrics_url: str | None = None) -> StrategyOptions:
     """A strategy from command-line text: ``--steps 10,50,100``, ``--pause S``, ``--gateway NS/NAME``..."""
-    gateway_ref = None
-    if gateway:
-        ns, _, name = gateway.partition("/")
-        if not (ns and name):
-            raise InputError(f'unable to parse --gateway "{gateway}": expected NAMESPACE/NAME')
-        gateway_ref = (name, ns)
+    hosts = tuple(h.strip() for text in hostnames for h in text.split(",") if h.strip())
     return StrategyOptions(kind=Strategy(kind), steps=parse_steps(steps),
                            pause_seconds=_seconds("--pause", pause, 0, MAX_PAUSE_SECONDS),
                            check_timeout_seconds=_seconds("--check-timeout", check_timeout, 1,
                                                           MAX_CHECK_TIMEOUT_SECONDS),
                            header=header, customers=tuple(c.strip() for c in customers.split(",") if c.strip()),
-                           gateway=gateway_ref)
+                           gateway=parse_gateway(gateway) if gateway else None, hostnames=hosts,
+                           metrics_url=metrics_url or None)
 
 
 def parse_steps(text: str) -> tuple[int, ...]:

@@ -9,8 +9,9 @@ Opting in (on the pod template):
 
     labels:       chartkit.io/backend: http | chat | mq | db       (the role: what it answers, see app.py)
     env:          BACKEND_LATENCY_MS=50  BACKEND_ERROR_RATE=0.2    (per version: a "bad" version can exist)
-                  BACKEND_UPSTREAM=http://SVC.NS.svc.cluster.local:PORT/path  (called on writes, as X-Caller
-                  BACKEND_CALLER or "<namespace>/<app>"; BACKEND_UPSTREAM_METHOD=POST, BACKEND_UPSTREAM_ON=writes|all)
+                  BACKEND_UPSTREAM=http://SVC.NS.svc.cluster.local:PORT/path  (or http://SVC:PORT/path in the pod's
+                  namespace; called on writes, as X-Caller BACKEND_CALLER or "<namespace>/<app>";
+                  BACKEND_UPSTREAM_METHOD=POST, BACKEND_UPSTREAM_ON=writes|all)
     annotations:  chartkit.io/backend-latency-ms, chartkit.io/backend-error-rate   (override env, live)
 
 Every answer is JSON naming pod, namespace, version (the image tag) and role. Each server reports its own request

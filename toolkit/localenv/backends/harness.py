@@ -4,7 +4,10 @@ labelled ``chartkit.io/backend``, and a control server on loopback.
 Pods are listed (label selector, all namespaces) every ``interval`` through the Kubernetes adapter; servers start
 for new pods and stop ``linger`` seconds after their pod left (deleted, not Ready, terminating), so a gateway that
 still routes to it for a moment (its configuration follows EndpointSlices with a short delay) is answered rather
-than refused. When kwok hands a recycled IP to a new pod, the old server stops at once. Each server is a uvicorn
+than refused. When kwok hands a recycled IP to a new pod (it does at once), the server on that address answers as
+the new pod from its next request: no restart, so the address never refuses nor drains as the old pod while the
+gateway already sends the new one's traffic there (a graceful stop took seconds, and answered 503s and other pods'
+identities meanwhile). Each server is a uvicorn
 server on a socket of its own, all running one Starlette app (app.py).
 
 Control server (127.0.0.1:PORT): ``/healthz`` (the code digest it runs), ``/servers`` (JSON: servers, skipped
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_HOST = re.compile(r"(?P<service>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
                           r"(\.svc(\.cluster\.local)?)?")
+#: one DNS label: a Service in the caller's own namespace ("localhost" stays what it is)
+SHORT_HOST = re.compile(r"(?!localhost$)[a-z]([-a-z0-9]*[a-z0-9])?")
 ENDPOINTS_TTL = 1.0
 
 
@@ -102,7 +107,7 @@ class Harness:
         if self._client is None:
             self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)
         try:
-            url = await self.resolve(upstream.url)
+            url = await self.resolve(upstream.url, namespace=pod.spec.namespace)
             async with self._client.request(upstream.method, url, data=body,
                                             headers={"X-Caller": pod.spec.caller}) as response:
                 await response.read()
@@ -114,15 +119,18 @@ class Harness:
         pod.upstream_duration.labels(upstream.url).observe(time.perf_counter() - started)
         return status
 
-    async def resolve(self, url: str) -> str:
-        """Service DNS names (``svc.ns[.svc[.cluster.local]]``) become a ready endpoint's IP and target port, round
-        robin, as kube-proxy would do; other hosts are left alone."""
+    async def resolve(self, url: str, *, namespace: str | None = None) -> str:
+        """Service DNS names (``svc.ns[.svc[.cluster.local]]``, or a bare ``svc`` in the caller's ``namespace`` as
+        the cluster DNS search path has it) become a ready endpoint's IP and target port, round robin, as
+        kube-proxy would do; other hosts are left alone."""
         parts = urlsplit(url)
-        match = SERVICE_HOST.fullmatch(parts.hostname or "")
-        if not match:
+        host = parts.hostname or ""
+        match = SERVICE_HOST.fullmatch(host)
+        short = SHORT_HOST.fullmatch(host) if namespace and not match else None
+        if not (match or short):
             return url
         port = parts.port or 80
-        key = (match["namespace"], match["service"], port)
+        key = (match["namespace"], match["service"], port) if match else (str(namespace), host, port)
         cached = self._endpoints.get(key)
         if cached is None or cached[0] < time.monotonic():
             found = await asyncio.to_thread(self._lookup_endpoints, *key)
@@ -188,8 +196,14 @@ class Harness:
             if want is not None and want.uid == running.pod.spec.uid:
                 running.pod.spec = want  # annotations (latency, error rate) may change on a live pod
                 running.retire_at = None
-            elif want is not None or (running.retire_at is not None and now >= running.retire_at):
-                stopping.append(address)  # gone long enough, or its address now belongs to another pod
+            elif want is not None:
+                # the address now belongs to another pod: the same socket answers as that pod from now on
+                old = running.pod.spec
+                running.pod, running.started, running.retire_at = PodServer(want), time.time(), None
+                log.info("%s:%s now serves %s/%s (%s), was %s/%s", want.ip, want.port, want.namespace, want.pod,
+                         want.version, old.namespace, old.pod)
+            elif running.retire_at is not None and now >= running.retire_at:
+                stopping.append(address)  # gone long enough
             elif running.retire_at is None:
                 running.retire_at = now + self.linger
         await asyncio.gather(*(self._stop(address) for address in stopping))
