@@ -16,6 +16,10 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
+
+Beside the tree, ``Interrupted`` (a ``KeyboardInterrupt``) is what SIGINT and SIGTERM raise in a front door's main
+thread: operations let it through after cleaning up, and ``state`` says what they left and the command that
+continues it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "DeployError",
     "HelmError",
     "InputError",
+    "Interrupted",
     "KubeError",
     "LocalEnvError",
     "RegistryError",
@@ -101,3 +106,16 @@ class SigningError(CatalogError):
 
 class LocalEnvError(ChartkitError):
     """The local helm, registry or cluster could not be built, started or found."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``state`` is what the interrupted operation left and how to continue it."""
+
+    def __init__(self, signum: int, state: str = "") -> None:
+        super().__init__(signum, state)
+        self.signum = signum
+        self.state = state
+
+    def leaving(self, state: str) -> Interrupted:
+        """The same interruption, now saying what was left (raise it ``from`` the original)."""
+        return Interrupted(self.signum, state)

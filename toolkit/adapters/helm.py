@@ -5,8 +5,12 @@ values on stdin (never in argv or a temp file), secrets masked in logs — witho
 models cost 0.15–0.45 s of import on every chartkit command, a third of a `helm list`, and chartkit uses none of
 them. helm's stderr maps to our errors through one table (``STDERR_PATTERNS``), each row tested.
 
-helm children die with chartkit: each gets ``PR_SET_PDEATHSIG`` (SIGTERM when its parent goes, even by kill -9),
-so an orphaned ``helm upgrade`` can never finish after a ``chartkit recover`` has already acted.
+helm children die with chartkit: each gets ``PR_SET_PDEATHSIG`` (SIGKILL when its parent goes, even by kill -9),
+so an orphaned ``helm upgrade`` can never act beside a ``chartkit recover`` (a SIGTERM would let it go on
+failing and rolling the release back for seconds, racing recover into two deployed revisions). When chartkit
+itself is interrupted (``KeyboardInterrupt``: SIGINT, or SIGTERM through the front door), the running helm gets
+SIGTERM and ``HELM_GRACE_SECONDS`` to end the way helm ends on its own signal (the release marked failed, rolled
+back with ``--rollback-on-failure``) instead of being killed mid-write and left ``pending-*``.
 
 Everything returns plain data; callers never see subprocess.
 """
@@ -170,9 +174,13 @@ class HelmConfig:
 _PRCTL: Any = None
 
 
+#: how long an interrupted chartkit waits for helm to fail and roll back after passing it SIGTERM
+HELM_GRACE_SECONDS = 30.0
+
+
 def _die_with_parent() -> None:
-    """Runs in the helm child before exec: SIGTERM it when chartkit goes away, however it goes."""
-    _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    """Runs in the helm child before exec: SIGKILL it when chartkit goes away, however it goes."""
+    _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _prepared_prctl() -> Any:
@@ -183,6 +191,18 @@ def _prepared_prctl() -> Any:
 
         _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
     return _PRCTL
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """chartkit was interrupted while helm ran: SIGTERM it (helm fails the release and rolls back, as on its own
+    signal) and wait ``HELM_GRACE_SECONDS``; a timeout, or another interruption, kills it."""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=HELM_GRACE_SECONDS)
+    except BaseException:  # noqa: BLE001 - a second ^C or the grace ran out: helm must not outlive this call
+        proc.kill()
+        proc.wait()
 
 
 def _registry_login_config(host: str, username: str, password: str) -> tuple[int, str]:
@@ -229,19 +249,26 @@ class Helm:
         log.info("running: %s", " ".join(argv))  # values and credentials travel on stdin / in memory only
         _prepared_prctl()
         try:
-            proc = subprocess.run(argv, input=input, capture_output=True, env=env, pass_fds=pass_fds,
-                                  preexec_fn=_die_with_parent, check=False)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds,
+                                    preexec_fn=_die_with_parent)
         except OSError as exc:
             raise HelmError(f'unable to {action} "{target}": cannot run {argv[0]}: {exc.strerror}') from exc
         finally:
             if memfd is not None:
                 os.close(memfd)
-        stdout = proc.stdout.decode(errors="replace")
+        with proc:
+            try:
+                out, errs = proc.communicate(input)
+            except BaseException:
+                _stop(proc)
+                raise
+        stdout = out.decode(errors="replace")
         if proc.returncode != 0:
             if proc.returncode < 0:
                 raise HelmError(f'unable to {action} "{target}": helm was killed by signal {-proc.returncode}',
-                                returncode=proc.returncode, stderr=proc.stderr.decode(errors="replace"))
-            raise helm_error(action, target, proc.returncode, proc.stderr.decode(errors="replace"), stdout)
+                                returncode=proc.returncode, stderr=errs.decode(errors="replace"))
+            raise helm_error(action, target, proc.returncode, errs.decode(errors="replace"), stdout)
         return stdout
 
     def _ca(self) -> list[Any]:

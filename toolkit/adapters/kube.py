@@ -411,6 +411,9 @@ class Kube:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()  # a timed-out answer may still arrive: never reuse that connection
                 raise self._unreachable(exc, target) from None
+            except BaseException:
+                conn.close()  # interrupted mid-request (^C, SIGTERM): the cleanup after it needs a clean connection
+                raise
         raise AssertionError("unreachable")
 
     # -- raw requests ---------------------------------------------------------------------------------------
