@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,19 @@ def _prepared_prctl() -> Any:
     return _PRCTL
 
 
+#: chartkit's post-renderer plugin (helm_plugins/chartkit-leave-fields) and where helm finds it
+POST_RENDERER = "chartkit-leave-fields"
+PLUGINS_DIR = Path(__file__).resolve().parent / "helm_plugins"
+
+
+def _post_renderer_env() -> dict[str, str]:
+    """helm finds the plugin in chartkit's own plugin directory; it runs this interpreter on this toolkit."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {"HELM_PLUGINS": str(PLUGINS_DIR), "CHARTKIT_PYTHON": sys.executable,
+            "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """chartkit was interrupted while helm ran: SIGTERM it (helm fails the release and rolls back, as on its own
     signal) and wait ``HELM_GRACE_SECONDS``; a timeout, or another interruption, kills it."""
@@ -237,10 +251,10 @@ class Helm:
         return argv
 
     def _run(self, action: str, target: str, args: Sequence[Any], *, input: bytes | None = None,  # noqa: A002
-             registry: bool = False) -> str:
+             registry: bool = False, env: Mapping[str, str] | None = None) -> str:
         """Run one helm command; ``registry``: it talks to the catalog (env credentials are handed over)."""
         argv = self._argv(args)
-        env, pass_fds = self._env, ()
+        env, pass_fds = ({**self._env, **env} if env else self._env), ()
         user, password = os.environ.get("CHARTKIT_REGISTRY_USERNAME"), os.environ.get("CHARTKIT_REGISTRY_PASSWORD")
         memfd = None
         if registry and self.config.registry_host and user and password:
@@ -386,8 +400,14 @@ class Helm:
         description: str | None = None,
         dry_run: bool = False,
         force_conflicts: bool = False,
+        leave_fields: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """`helm upgrade --install` with values on stdin; returns helm's JSON release record."""
+        """`helm upgrade --install` with values on stdin; returns helm's JSON release record.
+
+        ``leave_fields`` (``Kind[/namespace]/name=field.path``) are taken out of what helm applies by chartkit's
+        post-renderer (``toolkit.adapters.postrender``): fields a controller owns, which helm must neither
+        conflict with nor take back.
+        """
         args: list[Any] = [
             "upgrade", release, chart, "--install", "--namespace", namespace, "--output", "json",
             "--values", "-", "--timeout", timeout or self.config.timeout,
@@ -416,11 +436,17 @@ class Helm:
         if force_conflicts:
             # server-side apply takes back fields another manager changed (kubectl edit) instead of failing
             args.append("--force-conflicts")
+        env = None
+        if leave_fields:
+            args += ["--post-renderer", POST_RENDERER]
+            for item in leave_fields:
+                args += ["--post-renderer-args", item]
+            env = _post_renderer_env()
         oci = str(chart).startswith("oci://")
         if oci:
             args += self._ca()
         out = self._run("install or upgrade", f"{namespace}/{release}", args, input=values_json(values),
-                        registry=oci)
+                        registry=oci, env=env)
         # helm >= 4.2.1 prints "Pulled:"/"Digest:" lines before the JSON for OCI charts
         return json.loads(out[out.index("{"):])
 

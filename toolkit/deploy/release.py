@@ -77,6 +77,8 @@ class ReleaseOptions:
     take_ownership: bool = False    # adopt objects that exist already (e.g. the app chartify read)
     force_conflicts: bool = False   # take back fields someone changed behind the chart's back (see drift)
     labels: Mapping[str, str] | None = None  # more release labels (policy, plan...) beside the origin's
+    #: fields a controller owns on the live objects, left out of what helm applies (toolkit.deploy.controllers)
+    leave_fields: tuple[str, ...] = ()
 
 
 def releases(config: Config) -> ReleaseStore:
@@ -152,7 +154,8 @@ def run_release(helm: Helm, name: str, fetched: Fetched, values: Mapping[str, An
         record = helm.install_or_upgrade(
             name, fetched.package, namespace=options.namespace, values=values, labels=labels,
             wait=options.wait, rollback_on_failure=options.wait, take_ownership=options.take_ownership,
-            timeout=options.timeout, description=origin.description, force_conflicts=options.force_conflicts)
+            timeout=options.timeout, description=origin.description, force_conflicts=options.force_conflicts,
+            leave_fields=options.leave_fields)
     except HelmError as exc:
         raise _failed(helm, name, options.namespace, fetched, action, exc) from exc
     except Interrupted as exc:  # helm was stopped gracefully: say what it left
