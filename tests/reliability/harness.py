@@ -57,12 +57,12 @@ def classify(code: int | None, stderr: str, *, timed_out: bool = False, memory: 
         return Outcome.MEMORY
     if "unexpected error" in stderr or "Traceback (most recent call last)" in stderr:
         return Outcome.UNEXPECTED
-    if code == 0:
+    errors = [line for line in stderr.splitlines() if line.startswith("chartkit: error:")]
+    if code == 0 or (code in (3, 4) and not errors):  # drift and outdated report findings with 3 and 4
         return Outcome.SUCCESS
     if code is not None and code < 0:
         return Outcome.KILLED
-    errors = [line for line in stderr.splitlines() if line.startswith("chartkit: error:")]
-    if code == 1 and len(errors) == 1:
+    if code == 1 and errors:  # one line per failure (a batch may report several packages)
         return Outcome.CLEAN_ERROR
     if code in (130, 143) and "chartkit: interrupted" in stderr:
         return Outcome.INTERRUPTED

@@ -116,3 +116,32 @@ def test_recover_rolls_back_a_release_left_failed_by_a_failed_rollback(
     record("issue 14", "item 1: recover after a failed rollback", run)
     assert run.code == 0, run.stderr
     assert get_instance(config, "web", ns).status == "deployed"
+
+
+def test_chartify_and_adoption_of_an_app_the_hpa_scaled_keep_its_replicas_and_pods(
+        repo_root, kube, cluster, local_helm, suite_namespace, tmp_path):
+    from ruamel.yaml import YAML
+
+    ns = suite_namespace
+    objects = [doc for path in sorted((repo_root / "examples" / "chat").glob("*.yaml"))
+               for doc in YAML(typ="safe").load_all(path.read_text()) if doc]
+    for obj in objects:
+        obj["metadata"]["namespace"] = ns
+    kube.apply(objects, ns, field_manager="kubectl")
+    kube.wait_deployment_available("chat", ns, timeout=60)
+    scale_as_the_hpa(kube, ns, "chat", 4)
+    kube.wait_deployment_available("chat", ns, timeout=60)
+    replicasets = sorted(rs["metadata"]["name"] for rs in kube.list("apps/v1", "ReplicaSet", ns))
+
+    chart = tmp_path / "chat"
+    run = run_chartkit(["chartify", f"cluster:{ns}", "--name", "chat", "-o", str(chart), "--kubeconfig",
+                        str(cluster.kubeconfig), "--kube-context", cluster.context], tmp_root=tmp_path)
+    record("issue 14", "item 1: chartify of an app its HPA scaled", run)
+    assert run.code == 0, run.stderr
+    assert "equal (replicas left to its HPA)" in run.stdout and "spec.replicas (4 in the source)" in run.stdout
+    assert "{{- if not .Values.chat.autoscaling.enabled }}" in (chart / "templates" / "chat.yaml").read_text()
+
+    release = local_helm.install_or_upgrade("chat", chart, namespace=ns, take_ownership=True, timeout="90s")
+    assert release["info"]["status"] == "deployed"
+    assert replicas_owner(kube, ns, "chat")[0] == 4  # the HPA's count stays: no one applied another
+    assert sorted(rs["metadata"]["name"] for rs in kube.list("apps/v1", "ReplicaSet", ns)) == replicasets
