@@ -16,6 +16,7 @@ plain dicts, never typed models, so fields this code does not know survive.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -118,10 +119,33 @@ def _yaml(*, pure: bool = False) -> Any:
 def load_documents(text: str, origin: str) -> list[Any]:
     """Parse a multi-document YAML stream; a syntax error names the file, document and line."""
     try:
-        return _load_plain(text)
+        docs = _load_plain(text)
     except Exception:  # noqa: BLE001 - anything the fast path does not take, ruamel's constructor decides
-        pass
-    return _load_ruamel(text, origin)
+        docs = _load_ruamel(text, origin)
+    if _SURROGATE_ESCAPE.search(text):
+        docs = [_join_surrogates(doc, origin, index) for index, doc in enumerate(docs)]
+    return docs
+
+
+#: a ``\uD800``-``\uDFFF`` escape: JSON writers (Python's json with ensure_ascii) escape an emoji as a pair of them
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _join_surrogates(node: Any, origin: str, index: int) -> Any:
+    """Strings with escaped surrogate pairs joined into the characters they encode (YAML's parser keeps the two
+    halves, which no file or API can hold); a lone half is refused, as Go's decoders refuse it."""
+    if isinstance(node, str):
+        try:
+            return node.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputError(f'unable to parse "{origin}" (document {index}): a string holds half of a UTF-16 '
+                             "surrogate pair (a \\uD800-\\uDFFF escape without its other half)",
+                             hint="escape characters beyond U+FFFF as a pair, or write them as UTF-8") from None
+    if isinstance(node, dict):
+        return {_join_surrogates(k, origin, index): _join_surrogates(v, origin, index) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_join_surrogates(v, origin, index) for v in node]
+    return node
 
 
 def _load_ruamel(text: str, origin: str) -> list[Any]:

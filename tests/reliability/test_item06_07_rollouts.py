@@ -18,7 +18,6 @@ import pytest
 
 from tests.reliability.harness import assert_sane, finish, record, run_chartkit, start_chartkit
 from toolkit.core.install import InstallOptions, install
-from toolkit.deploy.claims import LEASE_API, claim_name
 from toolkit.deploy.release import get_instance
 from toolkit.deploy.strategies.plan import ROUTE_API, route_weights, state_of
 
@@ -33,6 +32,13 @@ def chat_v1_v2(chat_chart, config, publish_dir, kube, suite_namespace):
     install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=suite_namespace))
     yield suite_namespace
     kube.delete("v1", "Namespace", f"{suite_namespace}-chat-green", wait=False)
+
+
+LEASE_API = "coordination.k8s.io/v1"
+
+
+def claim_name(what: str, instance: str) -> str:
+    return f"chartkit-{what}-{instance}"
 
 
 def wait_for(check, timeout: float = 60.0, what: str = "a condition"):
