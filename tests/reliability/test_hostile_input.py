@@ -3,7 +3,7 @@
 Each example runs chartkit as a user would, as a child process under a time and a memory bound, and must end in
 success or one clear ``chartkit: error:`` line with exit 1 — never ``unexpected error``, a traceback, a hang,
 the memory bound, or a secret value echoed (every generated secret is also looked for by the scanner at the end).
-Examples are bounded (``RELIABILITY_EXAMPLES``, default 12 per area) so the suite stays within minutes; set
+Examples are bounded (``RELIABILITY_EXAMPLES``, default 15 per area) so the suite stays within minutes; set
 ``HYPOTHESIS_SEED`` to replay a run.
 """
 
@@ -23,7 +23,7 @@ from tests.deploy.conftest import publish_chart
 
 pytestmark = [pytest.mark.reliability, pytest.mark.cluster]
 
-EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "15"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
@@ -66,6 +66,14 @@ def hostile_type(tmp_path, catalog, helm_bin, suite_namespace, ledger):
         """))
     publish_chart(chart, catalog, helm_bin)
     return suite_namespace
+
+
+@pytest.fixture
+def hostile_instance(hostile_type, cli_env, tmp_path):
+    """The hostile type installed as ``web`` (strategy files roll it out)."""
+    first = deploy(hostile_type, cli_env, tmp_path)
+    assert first.code == 0, first.stderr
+    return hostile_type
 
 
 def deploy(ns: str, env: dict, tmp_path, *extra: str):
@@ -192,12 +200,10 @@ def strategies(draw):
 @SETTINGS
 @replay
 @given(text=strategies())
-def test_strategy_files(hostile_type, cli_env, tmp_path, text):
-    first = deploy(hostile_type, cli_env, tmp_path)  # the instance exists (idempotent after the first example)
-    assert first.code == 0, first.stderr
+def test_strategy_files(hostile_instance, cli_env, tmp_path, text):
     path = tmp_path / "strategy.yaml"
     path.write_text(text)
-    run = run_chartkit(["rollout", "start", "web", "-n", hostile_type, "--version", "1.0.0", "--strategy-file",
+    run = run_chartkit(["rollout", "start", "web", "-n", hostile_instance, "--version", "1.0.0", "--strategy-file",
                         str(path), "--timeout", "30s"], env=cli_env, timeout=90, memory_mb=768, tmp_root=tmp_path)
     check("hostile input: strategy files", text[:60], run, [])
 
