@@ -82,7 +82,9 @@ def start_chartkit(args: Sequence[str], *, env: Mapping[str, str] | None = None,
     tmpdir = Path(tempfile.mkdtemp(prefix="ck-run-", dir=tmp_root))
     LEDGER.scan_dirs.add(tmpdir)
     out, err = tmpdir.parent / f"{tmpdir.name}.out", tmpdir.parent / f"{tmpdir.name}.err"
-    child_env = {**os.environ, **(env or {}), "TMPDIR": str(tmpdir), "PYTHONPATH": str(REPO)}
+    # unbuffered: a test watches the output to strike at a step
+    child_env = {**os.environ, **(env or {}), "TMPDIR": str(tmpdir), "PYTHONPATH": str(REPO),
+                 "PYTHONUNBUFFERED": "1"}
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "toolkit.cli", *args], stdout=stdout, stderr=stderr,
                                 stdin=subprocess.DEVNULL, env=child_env, cwd=tmp_root or tmpdir.parent,
