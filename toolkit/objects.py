@@ -154,20 +154,20 @@ def _load_ruamel(text: str, origin: str) -> list[Any]:
     Each document is composed first (a node graph in which an alias is the anchored node itself, so its size is
     the text's) and its expanded size checked (``_check_aliases``) before anything is constructed from it.
     libyaml's scanner refuses a few plain scalars go-yaml (helm, the API server) takes, such as a URL in a flow
-    sequence (``sources: [https://x]``): when it refuses, ruamel's own scanner decides, and its error is the one
-    reported.
+    sequence (``sources: [https://x]``): when it refuses, ruamel's own scanner decides (a document both refuse is
+    reported in libyaml's words).
     """
     _check_depth(text, origin)
     from ruamel.yaml.error import YAMLError
 
     try:
         return _construct(_yaml(), text, origin)
-    except YAMLError:
-        pass
+    except YAMLError as exc:
+        first = exc
     try:
         return _construct(_yaml(pure=True), text, origin)
-    except YAMLError as exc:
-        raise _syntax_error(exc, origin) from exc
+    except YAMLError:
+        raise _syntax_error(first, origin) from first  # libyaml's words, what the fast path always reported
 
 
 def _construct(parser: Any, text: str, origin: str) -> list[Any]:
