@@ -40,10 +40,31 @@ def suite_namespace(kube) -> Iterator[str]:
 
 @pytest.fixture
 def cli_env(catalog, cluster, registry, helm_bin) -> dict[str, str]:
-    """What a user's shell would hold to reach the test's catalog and the local cluster (flags stay explicit)."""
+    """What a user's shell would hold to reach the test's catalog and the local cluster (flags stay explicit).
+
+    The credentials it stands for are secrets the scanner looks for too: the registry's password and a line of
+    the cluster admin's private key."""
+    LEDGER.secret_values.add(registry.password)
+    LEDGER.secret_values.update(_key_lines(cluster.kubeconfig))
     return {"CHARTKIT_CATALOG": str(catalog.url), "KUBECONFIG": str(cluster.kubeconfig),
             "CHARTKIT_REGISTRY_CA": str(registry.ca_file), "HELM_REGISTRY_CONFIG": str(registry.registry_config),
             "CHARTKIT_HELM": str(helm_bin)}
+
+
+def _key_lines(kubeconfig: Path) -> set[str]:
+    """A line from the middle of the kubeconfig user's client key PEM (unique to it, whatever surrounds it)."""
+    import base64
+
+    from toolkit.objects import load_documents
+
+    config = load_documents(kubeconfig.read_text(), "kubeconfig")[0]
+    found = set()
+    for user in config.get("users") or []:
+        data = (user.get("user") or {}).get("client-key-data")
+        if data:
+            lines = base64.b64decode(data).decode().splitlines()
+            found.add(lines[len(lines) // 2])
+    return found
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
