@@ -196,20 +196,19 @@ class _Rollout:
         says what is left (and, when the abort could not finish, the command that finishes it)."""
         cause = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
         self.kube.close()  # a request cut short leaves its connection unusable
-        what = f'the rollout of "{self.namespace}/{self.name}" to {self.state.get("to")} stopped at {where}'
         try:
             self._abort_after(f"{where}: {cause}")
-            left = (f"{what}; aborted: 100% of traffic is on {self.state.get('serving', self.state.get('from'))} "
-                    "and green is removed")
+            left = (f"aborted: 100% of traffic is on {self.state.get('serving', self.state.get('from'))} and green "
+                    "is removed")
         except BaseException as again:  # noqa: BLE001 - the abort failed or was interrupted too
             log.error("abort after %s failed: %s", where, again)
-            left = (f"{what}; traffic may still be split (green {self.weight}%, green namespace {self.green_ns}): "
+            left = (f"traffic may still be split (green {self.weight}%, green namespace {self.green_ns}): "
                     f"`chartkit rollout abort {self.name} -n {self.namespace}` returns it to the stable version")
-        if isinstance(exc, Interrupted):
-            return exc.leaving(left)
+        target = f'"{self.namespace}/{self.name}" to {self.state.get("to")}'
         if isinstance(exc, KeyboardInterrupt):
-            return Interrupted(signal.SIGINT, left)
-        return DeployError(f"unable to finish {left[4:]} ({cause})")
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            return Interrupted(signum, f"the rollout of {target} stopped at {where}; {left}")
+        return DeployError(f"unable to roll out {target}: {cause} at {where}; {left}")
 
     def _do(self, step: StepKind | Step) -> str:
         kind = step.kind if isinstance(step, Step) else step
