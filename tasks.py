@@ -50,12 +50,15 @@ def setup(c, apt=True):
     _chartkit(c, "console", "--build", what="build the console's front end")
 
 
-@task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})
-def test(c, k="", x=False):
+@task(help={"k": "only tests matching this expression", "x": "stop at the first failure",
+            "m": "only tests with this marker, e.g. reliability"})
+def test(c, k="", x=False, m=""):
     """Run the whole test suite against real helm, the local registry and the local cluster."""
     args = [PY, "-m", "pytest", "-q"]
     if k:
         args += ["-k", k]
+    if m:
+        args += ["-m", m]
     if x:
         args.append("-x")
     c.run(shlex.join(args), pty=False)

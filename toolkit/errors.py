@@ -22,6 +22,10 @@ one-line message; anything else is a bug and gets a traceback with ``--verbose``
     └── LocalEnvError       the local helm/registry/cluster could not be built, started or found
 
 Messages follow ``unable to <verb> <thing> "<id>": <cause>``; ``hint`` says what to do next.
+
+Beside the tree, ``Interrupted`` (a ``KeyboardInterrupt``) is what SIGINT and SIGTERM raise in a front door's main
+thread: operations let it through after cleaning up, and ``state`` says what they left and the command that
+continues it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "DeployError",
     "HelmError",
     "InputError",
+    "Interrupted",
     "KubeError",
     "LocalEnvError",
     "NotFoundError",
@@ -146,3 +151,14 @@ class BrokerError(ChartkitError):
         super().__init__(message, hint=hint)
         self.status = status
         self.error = error
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``state`` is what the interrupted operation left and how to continue it."""
+
+    def __init__(self, signum: int, state: str = "") -> None:
+        super().__init__(signum, state)
+        self.signum = signum
+        self.state = state
+
+    def leaving(self, state: str) -> Interrupted:
+        """The same interruption, now saying what was left (raise it ``from`` the original)."""
+        return Interrupted(self.signum, state)

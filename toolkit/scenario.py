@@ -134,9 +134,10 @@ def run(options: DemoOptions = DemoOptions(), *, say: Say = lambda _m: None) -> 
         _done(say, t, f"refused before touching the cluster: {exc.message}")
     else:
         raise DeployError("demo: the locked parameter chat.image.registry was accepted")
-    t = _step(say, 5, f"intern: chartkit install {options.instance} chat -n {namespace} --set chat.replicaCount=3")
+    t = _step(say, 5, f"intern: chartkit install {options.instance} chat -n {namespace} "
+                      "--set chat.autoscaling.minReplicas=3")
     result = install(config, InstallOptions(instance=options.instance, type_ref="chat", namespace=namespace,
-                                            values=ValuesInput(sets=("chat.replicaCount=3",))))
+                                            values=ValuesInput(sets=("chat.autoscaling.minReplicas=3",))))
     _done(say, t, result.line())
 
     t = _step(say, 6, "owner: chat 1.21 goes live in the source app -> chartify again -> publish chat 1.1.0")

@@ -169,15 +169,19 @@ def test_real_lint_failure_names_each_finding(real_helm, tmp_path):
 
 
 def test_values_travel_on_stdin_not_argv(real_helm, tmp_path, monkeypatch):
-    # what really reaches the helm process: the argv and stdin the adapter hands to subprocess.run
+    # what really reaches the helm process: the argv and stdin the adapter hands to subprocess.Popen
     seen = []
-    real_run = helm_mod.subprocess.run
 
-    def spy(argv, *args, input=None, **kwargs):  # noqa: A002
-        seen.append((list(map(str, argv)), input))
-        return real_run(argv, *args, input=input, **kwargs)
+    class Spy(helm_mod.subprocess.Popen):
+        def __init__(self, argv, *args, **kwargs):
+            seen.append([list(map(str, argv)), None])
+            super().__init__(argv, *args, **kwargs)
 
-    monkeypatch.setattr(helm_mod.subprocess, "run", spy)
+        def communicate(self, input=None, timeout=None):  # noqa: A002
+            seen[-1][1] = input
+            return super().communicate(input, timeout)
+
+    monkeypatch.setattr(helm_mod.subprocess, "Popen", Spy)
     out = real_helm.template(_chart(tmp_path), release="r", values={"big": 42})
     assert 'big: "42"' in out
     argv, stdin = seen[-1]

@@ -115,7 +115,10 @@ def test_secret_needs_data_only_when_the_chart_creates_it(tmp_path: Path, render
 
 
 @pytest.mark.parametrize(("setting", "expected"), [
-    pytest.param("chat.replicaCount=5", {"Deployment/chat.spec.replicas": (2, 5)}, id="replicas"),
+    # the HPA is enabled by default and owns spec.replicas: replicaCount feeds it only once the HPA is disabled
+    pytest.param("chat.replicaCount=5", {}, id="replicas-left-to-the-hpa"),
+    pytest.param("chat.autoscaling.minReplicas=3", {"HorizontalPodAutoscaler/chat.spec.minReplicas": (2, 3)},
+                 id="hpa-min"),
     pytest.param("chat.image.tag=1.21", {"Deployment/chat.spec.template.spec.containers[0].image": (
         "registry.example.com:5000/chat/chat-server:1.20", "registry.example.com:5000/chat/chat-server:1.21")},
         id="image-tag"),
@@ -137,11 +140,14 @@ def test_an_exposed_parameter_changes_exactly_the_fields_it_feeds(render, settin
     assert _changed_fields(before, after) == expected
 
 
-def test_disabling_the_hpa_removes_only_the_hpa(render) -> None:
+def test_disabling_the_hpa_removes_the_hpa_and_hands_replicas_back_to_the_chart(render) -> None:
     before = render(CHART, namespace="chat")
     after = render(CHART, namespace="chat", set_values=("chat.autoscaling.enabled=false",))
-    assert [o["kind"] for o in before if o not in after] == ["HorizontalPodAutoscaler"]
+    assert sorted(o["kind"] for o in before if o not in after) == ["Deployment", "HorizontalPodAutoscaler"]
     assert len(after) == len(before) - 1
+    deployment = next(o for o in after if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2 and "replicas" not in next(
+        o for o in before if o["kind"] == "Deployment")["spec"]
 
 
 def test_schema_refuses_typos_and_wrong_types_but_allows_global(render) -> None:

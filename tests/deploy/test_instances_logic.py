@@ -102,11 +102,15 @@ def test_compute_outdated_flags_exactly_older_versions():
     # an upgrade failed, then helm's automatic rollback failed too: nothing is deployed any more
     ([{"revision": 1, "status": "superseded"}, {"revision": 2, "status": "failed"},
       {"revision": 3, "status": "failed"}], RecoveryAction.ROLLBACK, 1),
+    # what helm 4 really leaves (issue 14): the upgrade superseded, its automatic rollback failed, 1 still "deployed"
+    ([{"revision": 1, "status": "deployed"}, {"revision": 2, "status": "superseded"},
+      {"revision": 3, "status": "failed", "description": 'Rollback "chat1" failed: conflict occurred'}],
+     RecoveryAction.ROLLBACK, 1),
     # a failed attempt while the older revision still serves: nothing to repair
     ([{"revision": 1, "status": "deployed"}, {"revision": 2, "status": "failed"}], RecoveryAction.NONE, None),
     ([{"revision": 1, "status": "failed"}], RecoveryAction.NONE, None),
 ], ids=["upgrade-stuck", "rollback-stuck", "install-stuck", "never-deployed", "healthy", "failed-after-failed-rollback",
-        "failed-attempt-while-serving", "failed-install"])
+        "failed-rollback-helm4", "failed-attempt-while-serving", "failed-install"])
 def test_plan_recovery(history, action, revision):
     plan = plan_recovery(history)
     assert (plan.action, plan.revision) == (action, revision)

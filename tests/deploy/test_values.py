@@ -58,7 +58,7 @@ def test_parse_set_string_keeps_strings():
 
 
 @pytest.mark.parametrize(("item", "message"), [
-    ("novalue", 'key "novalue" has no value'),
+    ("novalue", '"novalue": key has no value'),
     ("=1", "empty key"),
     ("a.b=1,a[0]=2", "indexes something that is not a list"),
 ], ids=["no-equals", "empty-key", "map-then-index"])
@@ -113,9 +113,9 @@ def _check(values):
 @pytest.mark.parametrize(("values", "message"), [
     ({"replicaCount": 3}, r'parameter replicaCount is locked by the type owner \(fixed at 1\)'),
     ({"image": {"registry": "evil.io"}}, r"parameter image.registry is locked by the type owner"),
-    ({"service": {"port": "http"}}, r"parameter service.port: 'http' is not of type 'integer' \(rule: type \"integer\"\)"),
-    ({"service": {"port": 70000}}, r"parameter service.port: 70000 is greater than the maximum of 65535 \(rule: maximum 65535\)"),
-    ({"plan": "huge"}, r"parameter plan: 'huge' is not one of \['small', 'large'\] \(rule: enum\)"),
+    ({"service": {"port": "http"}}, r"parameter service.port: the value is not of type 'integer' \(rule: type \"integer\"\)"),
+    ({"service": {"port": 70000}}, r"parameter service.port: the value is greater than the maximum of 65535 \(rule: maximum 65535\)"),
+    ({"plan": "huge"}, r"parameter plan: the value is not one of \['small', 'large'\] \(rule: enum\)"),
     ({"securityContext": {"runAsNonRoot": False}},
      r"parameter securityContext.runAsNonRoot is locked by the type owner \(securityContext is fixed by the type owner\)"),
 ], ids=["const-locked", "readonly-locked", "type", "maximum", "enum", "map-locked"])

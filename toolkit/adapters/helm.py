@@ -5,8 +5,12 @@ values on stdin (never in argv or a temp file), secrets masked in logs — witho
 models cost 0.15–0.45 s of import on every chartkit command, a third of a `helm list`, and chartkit uses none of
 them. helm's stderr maps to our errors through one table (``STDERR_PATTERNS``), each row tested.
 
-helm children die with chartkit: each gets ``PR_SET_PDEATHSIG`` (SIGTERM when its parent goes, even by kill -9),
-so an orphaned ``helm upgrade`` can never finish after a ``chartkit recover`` has already acted.
+helm children die with chartkit: each gets ``PR_SET_PDEATHSIG`` (SIGKILL when its parent goes, even by kill -9),
+so an orphaned ``helm upgrade`` can never act beside a ``chartkit recover`` (a SIGTERM would let it go on
+failing and rolling the release back for seconds, racing recover into two deployed revisions). When chartkit
+itself is interrupted (``KeyboardInterrupt``: SIGINT, or SIGTERM through the front door), the running helm gets
+SIGTERM and ``HELM_GRACE_SECONDS`` to end the way helm ends on its own signal (the release marked failed, rolled
+back with ``--rollback-on-failure``) instead of being killed mid-write and left ``pending-*``.
 
 Everything returns plain data; callers never see subprocess.
 """
@@ -21,6 +25,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,9 +175,13 @@ class HelmConfig:
 _PRCTL: Any = None
 
 
+#: how long an interrupted chartkit waits for helm to fail and roll back after passing it SIGTERM
+HELM_GRACE_SECONDS = 30.0
+
+
 def _die_with_parent() -> None:
-    """Runs in the helm child before exec: SIGTERM it when chartkit goes away, however it goes."""
-    _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    """Runs in the helm child before exec: SIGKILL it when chartkit goes away, however it goes."""
+    _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _prepared_prctl() -> Any:
@@ -183,6 +192,31 @@ def _prepared_prctl() -> Any:
 
         _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
     return _PRCTL
+
+
+#: chartkit's post-renderer plugin (helm_plugins/chartkit-leave-fields) and where helm finds it
+POST_RENDERER = "chartkit-leave-fields"
+PLUGINS_DIR = Path(__file__).resolve().parent / "helm_plugins"
+
+
+def _post_renderer_env() -> dict[str, str]:
+    """helm finds the plugin in chartkit's own plugin directory; it runs this interpreter on this toolkit."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {"HELM_PLUGINS": str(PLUGINS_DIR), "CHARTKIT_PYTHON": sys.executable,
+            "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """chartkit was interrupted while helm ran: SIGTERM it (helm fails the release and rolls back, as on its own
+    signal) and wait ``HELM_GRACE_SECONDS``; a timeout, or another interruption, kills it."""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=HELM_GRACE_SECONDS)
+    except BaseException:  # noqa: BLE001 - a second ^C or the grace ran out: helm must not outlive this call
+        proc.kill()
+        proc.wait()
 
 
 def _registry_login_config(host: str, username: str, password: str) -> tuple[int, str]:
@@ -217,10 +251,10 @@ class Helm:
         return argv
 
     def _run(self, action: str, target: str, args: Sequence[Any], *, input: bytes | None = None,  # noqa: A002
-             registry: bool = False) -> str:
+             registry: bool = False, env: Mapping[str, str] | None = None) -> str:
         """Run one helm command; ``registry``: it talks to the catalog (env credentials are handed over)."""
         argv = self._argv(args)
-        env, pass_fds = self._env, ()
+        env, pass_fds = ({**self._env, **env} if env else self._env), ()
         user, password = os.environ.get("CHARTKIT_REGISTRY_USERNAME"), os.environ.get("CHARTKIT_REGISTRY_PASSWORD")
         memfd = None
         if registry and self.config.registry_host and user and password:
@@ -229,19 +263,26 @@ class Helm:
         log.info("running: %s", " ".join(argv))  # values and credentials travel on stdin / in memory only
         _prepared_prctl()
         try:
-            proc = subprocess.run(argv, input=input, capture_output=True, env=env, pass_fds=pass_fds,
-                                  preexec_fn=_die_with_parent, check=False)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, pass_fds=pass_fds,
+                                    preexec_fn=_die_with_parent)
         except OSError as exc:
             raise HelmError(f'unable to {action} "{target}": cannot run {argv[0]}: {exc.strerror}') from exc
         finally:
             if memfd is not None:
                 os.close(memfd)
-        stdout = proc.stdout.decode(errors="replace")
+        with proc:
+            try:
+                out, errs = proc.communicate(input)
+            except BaseException:
+                _stop(proc)
+                raise
+        stdout = out.decode(errors="replace")
         if proc.returncode != 0:
             if proc.returncode < 0:
                 raise HelmError(f'unable to {action} "{target}": helm was killed by signal {-proc.returncode}',
-                                returncode=proc.returncode, stderr=proc.stderr.decode(errors="replace"))
-            raise helm_error(action, target, proc.returncode, proc.stderr.decode(errors="replace"), stdout)
+                                returncode=proc.returncode, stderr=errs.decode(errors="replace"))
+            raise helm_error(action, target, proc.returncode, errs.decode(errors="replace"), stdout)
         return stdout
 
     def _ca(self) -> list[Any]:
@@ -359,8 +400,14 @@ class Helm:
         description: str | None = None,
         dry_run: bool = False,
         force_conflicts: bool = False,
+        leave_fields: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """`helm upgrade --install` with values on stdin; returns helm's JSON release record."""
+        """`helm upgrade --install` with values on stdin; returns helm's JSON release record.
+
+        ``leave_fields`` (``Kind[/namespace]/name=field.path``) are taken out of what helm applies by chartkit's
+        post-renderer (``toolkit.adapters.postrender``): fields a controller owns, which helm must neither
+        conflict with nor take back.
+        """
         args: list[Any] = [
             "upgrade", release, chart, "--install", "--namespace", namespace, "--output", "json",
             "--values", "-", "--timeout", timeout or self.config.timeout,
@@ -389,11 +436,17 @@ class Helm:
         if force_conflicts:
             # server-side apply takes back fields another manager changed (kubectl edit) instead of failing
             args.append("--force-conflicts")
+        env = None
+        if leave_fields:
+            args += ["--post-renderer", POST_RENDERER]
+            for item in leave_fields:
+                args += ["--post-renderer-args", item]
+            env = _post_renderer_env()
         oci = str(chart).startswith("oci://")
         if oci:
             args += self._ca()
         out = self._run("install or upgrade", f"{namespace}/{release}", args, input=values_json(values),
-                        registry=oci)
+                        registry=oci, env=env)
         # helm >= 4.2.1 prints "Pulled:"/"Digest:" lines before the JSON for OCI charts
         return json.loads(out[out.index("{"):])
 

@@ -417,6 +417,9 @@ class Kube:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()  # a timed-out answer may still arrive: never reuse that connection
                 raise self._unreachable(exc, target) from None
+            except BaseException:
+                conn.close()  # interrupted mid-request (^C, SIGTERM): the cleanup after it needs a clean connection
+                raise
         raise AssertionError("unreachable")
 
     def _warned(self, headers: list[tuple[str, str]]) -> None:
@@ -756,12 +759,16 @@ class Kube:
         return self.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": meta}])[0]
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None, *,
-               missing_ok: bool = True, wait: bool = False, timeout: float = 60.0) -> bool:
-        """Delete one object (background propagation); True when it existed."""
+               missing_ok: bool = True, wait: bool = False, timeout: float = 60.0,
+               preconditions: Mapping[str, str] | None = None) -> bool:
+        """Delete one object (background propagation); True when it existed. ``preconditions`` (``uid``,
+        ``resourceVersion``) make it conditional: KubeError status 409 when the object is no longer that one."""
         res = self.resource(api_version, kind, what=f'delete {kind} "{_ref(namespace, name)}"')
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
         try:
-            self.request("DELETE", res.path(namespace=namespace, name=name),
-                         body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            self.request("DELETE", res.path(namespace=namespace, name=name), body=options,
                          what=f'delete {kind} "{_ref(namespace, name)}"')
         except KubeError as exc:
             if missing_ok and exc.status == 404:

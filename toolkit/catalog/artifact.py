@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ruamel.yaml import YAML
-
 from toolkit.adapters.oci import digest_of
 from toolkit.catalog.versions import version_to_tag
 from toolkit.errors import InputError
@@ -205,7 +203,10 @@ def build_artifact(package: Path, *, prov: Path | None = None, created: str | No
         raise InputError(f'unable to read chart package "{package}": {exc}') from exc
     if chart_yaml_bytes is None:
         raise InputError(f'unable to read chart package "{package}": no <chart>/Chart.yaml inside')
-    chart_yaml = YAML(typ="safe", pure=True).load(chart_yaml_bytes) or {}
+    from toolkit.objects import load_documents
+
+    docs = load_documents(chart_yaml_bytes.decode("utf-8", errors="replace"), f"{package}:Chart.yaml")
+    chart_yaml = docs[0] if docs and isinstance(docs[0], dict) else {}
     meta = chart_metadata(chart_yaml)
     if not meta.get("name") or not meta.get("version"):
         raise InputError(f'unable to read chart package "{package}": Chart.yaml lacks name or version')

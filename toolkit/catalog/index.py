@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from ruamel.yaml import YAML
-
 from toolkit.adapters.oci import Registry, digest_of
 from toolkit.catalog.artifact import CHART_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, PROV_MEDIA_TYPE, go_json
 from toolkit.catalog.versions import DEPRECATED_SUFFIX, SemVer, tag_to_version, version_to_tag
@@ -178,10 +176,13 @@ def _latest(tags: Iterable[str], deprecated: set[str], *, include_prerelease: bo
 def _safe_yaml(data: bytes | None) -> Any:
     if not data:
         return None
-    try:
-        return YAML(typ="safe", pure=True).load(data)
+    from toolkit.objects import load_documents
+
+    try:  # the one parser: an alias bomb in a package's values.yaml is refused, not walked
+        docs = load_documents(data.decode("utf-8", errors="replace"), "package file")
     except Exception:  # noqa: BLE001 - a broken values.yaml must not break the index
         return None
+    return docs[0] if docs else None
 
 
 def _package_files(chart: bytes) -> dict[str, bytes]:

@@ -129,14 +129,22 @@ def chartify(sources: Sequence[str], options: ChartifyOptions, *, helm: Callable
     for source, how in app.read.items():
         say(f"{source}: {how}")
     say(f"read {len(objects)} objects" + (f" ({len(skipped)} made by the cluster skipped)" if skipped else ""))
-    model = build_model(objects, name=options.name, version=options.version, app_version=options.app_version)
-    overrides_path = options.overrides or (dest / OVERRIDES_FILE if (dest / OVERRIDES_FILE).is_file() else None)
-    overrides = load_overrides(overrides_path) if overrides_path else Overrides()
-    locks = apply_overrides(model, overrides)
-    for warning in model.warnings:
-        # the result carries the warnings for the caller to show; the log only keeps a trace
-        log.debug("%s", warning)
-    files = chart_files(model, locks=locks, overrides=overrides, description=options.description)
+    try:
+        model = build_model(objects, name=options.name, version=options.version, app_version=options.app_version)
+        overrides_path = options.overrides or (dest / OVERRIDES_FILE if (dest / OVERRIDES_FILE).is_file() else None)
+        overrides = load_overrides(overrides_path) if overrides_path else Overrides()
+        locks = apply_overrides(model, overrides)
+        for warning in model.warnings:
+            # the result carries the warnings for the caller to show; the log only keeps a trace
+            log.debug("%s", warning)
+        files = chart_files(model, locks=locks, overrides=overrides, description=options.description)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+        # read.py checks the shapes of the fields chartify reads; a field it does not know to check can still
+        # hold what the API server would refuse: one line naming the cause, the traceback with --verbose
+        log.debug("chartify could not use the objects", exc_info=True)
+        raise InputError(f"unable to chartify {', '.join(sources) or '-'}: an object has a field the Kubernetes API "
+                         f"would refuse ({type(exc).__name__}: {exc})",
+                         hint="check the manifests with `kubectl apply --dry-run=server -f ...`") from exc
     staged = stage(files, dest.parent, options.name)
     verification = None
     try:

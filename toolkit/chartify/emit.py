@@ -96,6 +96,10 @@ def _node(node: Any, indent: int, out: list[str], template: bool, resolve: Any, 
                 out += [f"{pad}{{{{- with {value.render(resolve)} }}}}",
                         f"{head} {{{{- toYaml . | nindent {indent + 2} }}}}", f"{pad}{{{{- end }}}}"]
                 continue
+            if isinstance(value, Expr) and value.emit is Emit.UNLESS:
+                out += [f"{pad}{{{{- if not {resolve(value.refs[-1])} }}}}", f"{head} {{{{ {value.render(resolve)} }}}}",
+                        f"{pad}{{{{- end }}}}"]
+                continue
             _entry(head, value, indent, out, template, resolve, comments, sub, False)
     else:
         head = f"{pad}-"

@@ -23,6 +23,9 @@ class Emit(Enum):
     JSON = "json"
     BLOCK = "block"
     OPTIONAL = "optional"  # a key the source lacks: rendered only when the value is non-empty
+    #: rendered unless the last ref is true: a workload's replicas while its HorizontalPodAutoscaler is enabled
+    #: (``{{- if not .Values.c.autoscaling.enabled }}``, as helm create and Bitnami charts do)
+    UNLESS = "unless"
 
 
 def copy_tree(node: Any) -> Any:

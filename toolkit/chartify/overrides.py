@@ -206,6 +206,15 @@ def _drop(model: Model, prefix: tuple[str, ...], where: str) -> None:
         hit = [r for r in expr.refs if r.path in dropped]
         if not hit:
             return
+        if expr.emit is Emit.UNLESS:  # replicas left to an HPA
+            value, guard = expr.refs
+            if guard.path in dropped and value.path not in dropped:
+                del parent[key]  # the HPA is now always rendered: the replicas stay its own
+            elif value.path in dropped and guard.path not in dropped:
+                parent[key] = Expr(json.dumps(expr.original), (guard,), Emit.UNLESS, original=expr.original)
+            else:
+                parent[key] = copy.deepcopy(expr.original)
+            return
         if len(hit) != len(expr.refs) or expr.original == "<secret>":
             raise InputError(f'unable to apply {where}: "{join_key(prefix)}" cannot be dropped '
                              "(Secret data and existingSecret stay parameters)")

@@ -348,9 +348,10 @@ def _selected(item: Item, rule: KindRule, by_label: dict[tuple[str, str, str], l
 class _Builder:
     """The chart model being built, and what crosses objects (Secret names that pods refer to)."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, items: Sequence[Item] = ()) -> None:
         self.model = model
         self.secrets: dict[tuple[str, str], tuple[str, ...]] = {}  # (namespace, name) → its existingSecret path
+        self.items = {(i.kind, i.namespace, i.name): i for i in items}  # (kind, namespace, name) → its item
 
 
 class Fields(NamedTuple):
@@ -557,12 +558,30 @@ def _ingress(f: Fields, slot: tuple[str, ...]) -> Expr | None:
 
 def _autoscaler(f: Fields, slot: tuple[str, ...]) -> Expr | None:
     f.model.groups[slot] = f"HorizontalPodAutoscaler {f.item.name}"
-    f.param(slot + ("enabled",), True, "Create the HorizontalPodAutoscaler", {"type": "boolean"})
+    enabled = f.param(slot + ("enabled",), True, "Create the HorizontalPodAutoscaler", {"type": "boolean"})
+    _leave_replicas_to(f, enabled)
     f.bind(("spec", "minReplicas"), slot + ("minReplicas",), "Minimum replicas", schemas.REPLICAS)
     f.bind(("spec", "maxReplicas"), slot + ("maxReplicas",), "Maximum replicas", schemas.REPLICAS)
     f.bind(("spec", "metrics"), slot + ("metrics",), "Metrics the autoscaler follows")
     f.bind(("spec", "behavior"), slot + ("behavior",), "Scaling behavior")
     return Expr("{0}", (Ref(slot + ("enabled",)),))
+
+
+def _leave_replicas_to(f: Fields, enabled: tuple[str, ...]) -> None:
+    """While the HPA is enabled its workload renders no ``spec.replicas``: the HPA owns that field (it writes it
+    through the scale subresource as kube-controller-manager), and a chart that also sets it fights the HPA and
+    makes every server-side-apply upgrade conflict once the HPA has scaled. Adoption keeps the live count: a field
+    nobody applies is left as it is."""
+    kind, name = next(iter(_scale_target(f.obj)), (None, None))
+    target = f.builder.items.get((kind, f.item.namespace, name))
+    if target is None or target.component != f.item.component:
+        return
+    replicas = _get(target.obj, ("spec", "replicas"))
+    if isinstance(replicas, Expr) and replicas.emit is Emit.JSON and len(replicas.refs) == 1:
+        target.obj["spec"]["replicas"] = Expr(replicas.text, (*replicas.refs, Ref(enabled)), Emit.UNLESS,
+                                              original=replicas.original)
+        param = f.model.params[replicas.refs[0].path]
+        param.description += f" (used while {'.'.join(enabled)} is false)"
 
 
 def _volume_claim(f: Fields, slot: tuple[str, ...]) -> Expr | None:
@@ -717,7 +736,7 @@ def build_model(objects: Sequence[SourceObject], *, name: str, version: str, app
     if app_version is None:
         app_version = _guess_app_version(plain)
     model = Model(name=name, version=version, app_version=app_version, namespace=namespace, warnings=warnings)
-    builder = _Builder(model)
+    builder = _Builder(model, items)
 
     def parameterize(first: bool) -> None:
         for key, members in components.items():

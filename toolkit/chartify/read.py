@@ -160,6 +160,81 @@ def _check_object(doc: Any, origin: str, index: int, item: int | None = None, li
         value = meta.get(field)
         if value is not None and not isinstance(value, dict):
             raise InputError(f"unable to use {where}: {label} field metadata.{field} must be a mapping")
+    _check_shapes(doc, where, label)
+
+
+_POD_SPECS = {"Deployment": "spec.template", "StatefulSet": "spec.template", "DaemonSet": "spec.template",
+              "ReplicaSet": "spec.template", "Job": "spec.template", "CronJob": "spec.jobTemplate.spec.template"}
+_CONTAINERS = ("containers", "initContainers", "ephemeralContainers")
+#: the shapes of the fields chartify reads, as the API server requires them: (kinds or None for all, path, type);
+#: "*" is every value of a map or item of a list
+_SHAPES: list[tuple[frozenset[str] | None, str, type]] = [
+    (None, "metadata.namespace", str), (None, "metadata.labels.*", str), (None, "metadata.annotations.*", str),
+    (None, "spec", dict),
+    # (data values are compared as they are: verify reports a number where the chart has a string)
+    (frozenset({"ConfigMap", "Secret"}), "data", dict), (frozenset({"Secret"}), "stringData", dict),
+    (frozenset({"Service"}), "spec.ports", list), (frozenset({"Service"}), "spec.ports.*", dict),
+    (frozenset({"Service"}), "spec.selector", dict), (frozenset({"Service"}), "spec.selector.*", str),
+    (frozenset({"HorizontalPodAutoscaler"}), "spec.scaleTargetRef", dict),
+    (frozenset({"Ingress"}), "spec.rules", list), (frozenset({"Ingress"}), "spec.rules.*", dict),
+    (frozenset({"Ingress"}), "spec.rules.*.http", dict), (frozenset({"Ingress"}), "spec.rules.*.http.paths", list),
+    (frozenset({"Ingress"}), "spec.rules.*.http.paths.*", dict),
+    (frozenset({"Ingress"}), "spec.rules.*.http.paths.*.backend", dict),
+    (frozenset({"Ingress"}), "spec.rules.*.http.paths.*.backend.service", dict),
+    (frozenset({"Ingress"}), "spec.defaultBackend", dict), (frozenset({"Ingress"}), "spec.defaultBackend.service", dict),
+    (frozenset({"Deployment", "StatefulSet"}), "spec.replicas", int),
+    (frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}), "spec.selector", dict),
+    (frozenset({"StatefulSet"}), "spec.volumeClaimTemplates", list),
+    (frozenset({"StatefulSet"}), "spec.volumeClaimTemplates.*", dict),
+    (frozenset({"StatefulSet"}), "spec.volumeClaimTemplates.*.metadata", dict),
+    (frozenset({"StatefulSet"}), "spec.volumeClaimTemplates.*.spec", dict),
+    (frozenset({"CronJob"}), "spec.jobTemplate", dict), (frozenset({"CronJob"}), "spec.jobTemplate.spec", dict),
+]
+_POD_SHAPES: list[tuple[str, type]] = [
+    ("", dict), (".metadata", dict), (".metadata.labels", dict), (".metadata.labels.*", str),
+    (".metadata.annotations", dict), (".metadata.annotations.*", str), (".spec", dict),
+    *((f".spec.{group}", list) for group in _CONTAINERS), *((f".spec.{group}.*", dict) for group in _CONTAINERS),
+    *((f".spec.{group}.*.name", str) for group in _CONTAINERS),
+    *((f".spec.{group}.*.{field}", list) for group in _CONTAINERS
+      for field in ("env", "envFrom", "ports", "volumeMounts", "command", "args")),
+    *((f".spec.{group}.*.{field}.*", dict) for group in _CONTAINERS for field in ("env", "envFrom", "ports")),
+    *((f".spec.{group}.*.env.*.name", str) for group in _CONTAINERS),
+    *((f".spec.{group}.*.{field}", dict) for group in _CONTAINERS for field in ("resources", "securityContext")),
+    (".spec.volumes", list), (".spec.volumes.*", dict), (".spec.imagePullSecrets", list),
+    (".spec.imagePullSecrets.*", dict), (".spec.nodeSelector", dict), (".spec.tolerations", list),
+    (".spec.affinity", dict), (".spec.securityContext", dict), (".spec.serviceAccountName", str),
+]
+_TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer"}
+
+
+def _at(node: Any, parts: Sequence[str], path: str) -> Iterator[tuple[str, Any]]:
+    """(field path, value) of every node a dotted pattern names (``*``: each map value or list item)."""
+    if not parts:
+        yield path, node
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            yield from _at(value, rest, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+    elif isinstance(node, dict) and head in node:
+        yield from _at(node[head], rest, f"{path}.{head}" if path else head)
+
+
+def _check_shapes(doc: dict[str, Any], where: str, label: str) -> None:
+    """Fields chartify reads must have the shape the API server requires (else a field of the wrong type would
+    reach the chart's code as a crash, not as a message naming it)."""
+    kind = doc.get("kind")
+    rules = [(pattern, expected) for kinds, pattern, expected in _SHAPES if kinds is None or kind in kinds]
+    if kind in _POD_SPECS:
+        rules += [(_POD_SPECS[kind] + suffix, expected) for suffix, expected in _POD_SHAPES]
+    for pattern, expected in rules:
+        for path, value in _at(doc, pattern.split("."), ""):
+            if value is None:
+                continue  # null is "unset" for the API server
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise InputError(f"unable to use {where}: {label} field {path} must be {_TYPE_NAMES[expected]}, "
+                                 f"not {type(value).__name__}", hint="fix the manifest; the API server refuses it too")
 
 
 def _list_items(doc: dict[str, Any]) -> list[Any] | None:
@@ -189,8 +264,8 @@ def _objects_from_docs(docs: Iterable[Any], origin: str) -> Iterator[SourceObjec
     for index, doc in enumerate(docs):
         if doc is None:
             continue  # empty documents (a trailing ---) are normal
-        if isinstance(doc, dict) and (doc.get("kind") in TOOL_KINDS
-                                      or str(doc.get("apiVersion", "")).startswith(TOOL_GROUPS)):
+        if isinstance(doc, dict) and isinstance(doc.get("kind"), str) and (
+                doc["kind"] in TOOL_KINDS or str(doc.get("apiVersion", "")).startswith(TOOL_GROUPS)):
             log.info("skipping %s (document %d): a %s configures a tool, it is not an object",
                      origin, index, doc.get("kind"))
             continue

@@ -4,6 +4,11 @@ The comparison ignores key order and the metadata labels the chart adds (Helm's 
 object lacked, top-level metadata only); everything else must be equal, types included (a string "1.20" is not
 the number 1.2). Numbers compare by value (YAML ``1.0`` and ``1`` are the same JSON number).
 
+Workloads with a HorizontalPodAutoscaler: the chart leaves ``spec.replicas`` to the HPA while it is enabled (the
+field is the HPA's), so the rendered object lacks the source's replica count. verify says so per object (status
+"equal (replicas left to its HPA)", naming the HPA and the count), and counts it reproduced only when that field
+is the one difference.
+
 Secrets: with default values a chart refers to the existing Secret (``existingSecret`` is its name) and does not
 render it, so adoption leaves the live Secret untouched. verify counts such a Secret as reproduced only if a second
 render, with ``existingSecret: ""`` and the source's data passed as values on helm's stdin, recreates it exactly.
@@ -39,13 +44,14 @@ log = logging.getLogger(__name__)
 class Status(Enum):
     EQUAL = "equal"
     SECRET = "equal (existing Secret)"
+    AUTOSCALED = "equal (replicas left to its HPA)"
     DIFFERENT = "different"
     MISSING = "missing"
     EXTRA = "extra"
 
     @property
     def ok(self) -> bool:
-        return self in (Status.EQUAL, Status.SECRET)
+        return self in (Status.EQUAL, Status.SECRET, Status.AUTOSCALED)
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,24 @@ def compare(rendered: dict[str, Any], source: dict[str, Any]) -> tuple[str | Non
     return _same(source, rendered, ""), tuple(ignored)
 
 
+def _autoscaler_of(rendered: Mapping[str, Any], source: Mapping[str, Any],
+                   objects: Sequence[Mapping[str, Any]]) -> str | None:
+    """The HPA (``HorizontalPodAutoscaler/name``) rendered for this workload when the chart left its replicas to it."""
+    if "replicas" not in (source.get("spec") or {}) or "replicas" in (rendered.get("spec") or {}):
+        return None
+    meta = source.get("metadata") or {}
+    for obj in objects:
+        ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+        if obj.get("kind") == "HorizontalPodAutoscaler" and (ref.get("kind"), ref.get("name")) == (
+                source.get("kind"), meta.get("name")):
+            return f"HorizontalPodAutoscaler/{(obj.get('metadata') or {}).get('name')}"
+    return None
+
+
+def _without_replicas(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {**obj, "spec": {k: v for k, v in obj["spec"].items() if k != "replicas"}}
+
+
 def _find_secret_slots(values: Any, prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], str]]:
     """(values path, Secret name) of each ``{existingSecret, values}`` pair chartify generated."""
     if isinstance(values, dict):
@@ -232,6 +256,13 @@ def verify_chart(chart: Path, source: Sequence[SourceObject], *, helm: Helm,
         if key in by_key:
             diff, ignored = compare(by_key[key], obj)
             all_ignored.update(ignored)
+            scaler = _autoscaler_of(by_key[key], obj, rendered) if diff is not None else None
+            if scaler is not None:
+                diff, ignored = compare(by_key[key], _without_replicas(obj))
+                if diff is None:
+                    rows.append(ObjectResult(oid, Status.AUTOSCALED, f"spec.replicas ({obj['spec']['replicas']} in "
+                                             f"the source) is left to {scaler}, which owns it", ignored))
+                    continue
             rows.append(ObjectResult(oid, Status.EQUAL if diff is None else Status.DIFFERENT, diff or "", ignored))
         elif key in secret_render:
             diff, ignored = compare(secret_render[key], obj)

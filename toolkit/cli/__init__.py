@@ -14,8 +14,10 @@
 
 Each handler parses its flags into a core operation's options (``toolkit.core``), calls it with the one
 configuration (``toolkit.config``, the local environment as fallback) and renders the result: no rule of its own.
-Expected errors (``ChartkitError``) exit 1 with one line; ^C exits 130; anything else is a bug: a short message,
-and the traceback with ``--verbose``. Handlers import their core modules lazily so `chartkit --help` stays fast.
+Expected errors (``ChartkitError``) exit 1 with one line; ^C (SIGINT) and SIGTERM raise ``Interrupted`` in the
+main thread, so operations clean up (a rollout returns traffic to the stable version, a helm child is stopped
+gracefully) and say what they left; they exit 130 and 143. Anything else is a bug: a short message, and the
+traceback with ``--verbose``. Handlers import their core modules lazily so `chartkit --help` stays fast.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Callable, Sequence
 
 import toolkit
 from toolkit import __version__
 from toolkit.cli.render import err
 from toolkit.cli.rollout import legacy_rollout_argv
-from toolkit.errors import ChartkitError
+from toolkit.errors import ChartkitError, Interrupted
 
 __all__ = ["AREAS", "build_parser", "main"]
 
@@ -73,14 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     handler: Handler = args.handler
+    previous = _catch_signals()
     try:
         return handler(args)
     except ChartkitError as exc:
         err(f"chartkit: error: {exc}")
         return 1
-    except KeyboardInterrupt:
-        err("chartkit: interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        state = exc.state if isinstance(exc, Interrupted) else ""
+        err(f"chartkit: interrupted by {signal.Signals(signum).name}" + (f": {state}" if state else ""))
+        return 128 + signum
     except BrokenPipeError:
         # the reader (e.g. `| head`) went away: stop quietly, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -90,3 +97,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         err(f"chartkit: unexpected error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
         return 2
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _catch_signals() -> dict[int, object]:
+    """SIGINT and SIGTERM raise ``Interrupted`` in the main thread while a command runs (the old handlers back)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ruamel.yaml import YAML
-
 from toolkit.adapters.oci import digest_of
 from toolkit.catalog.versions import Bump, SemVer, next_version
 from toolkit.config import CatalogRef, Config
@@ -83,10 +81,13 @@ def _chart_yaml(chart: Path) -> dict:
     path = chart / "Chart.yaml"
     if not path.is_file():
         raise InputError(f'unable to package "{chart}": no Chart.yaml in it', hint="pass a chart directory")
+    from toolkit.objects import load_documents
+
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text())
-    except Exception as exc:  # noqa: BLE001 - ruamel raises many kinds; all mean "bad YAML"
-        raise InputError(f'unable to package "{chart}": Chart.yaml is not valid YAML: {exc}') from exc
+        docs = load_documents(path.read_text(errors="replace"), str(path))
+    except InputError as exc:
+        raise InputError(f'unable to package "{chart}": Chart.yaml is not valid YAML: {exc.message}') from exc
+    data = docs[0] if docs else None
     if not isinstance(data, dict) or not data.get("name") or not data.get("version"):
         raise InputError(f'unable to package "{chart}": Chart.yaml needs name and version')
     return data

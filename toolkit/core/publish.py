@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 
 from toolkit.adapters.oci import Registry
 from toolkit.catalog.artifact import MANIFEST_MEDIA_TYPE, Artifact, build_artifact, go_json
+from toolkit.catalog.check import check_package
 from toolkit.catalog.index import build_entry, chart_layer_digest, update_index
 from toolkit.config import CatalogURL, Config, cache_dir
 from toolkit.errors import CatalogError, ChartkitError, InputError
@@ -53,6 +54,7 @@ class PublishOptions:
     index_dir: Path | None = None         # update this repo-index with what landed
     workers: int = 8
     allow_breaking: bool = False          # publish breaking changes without a major bump (see core/typediff)
+    lint: bool = True                     # helm lint each package before publishing (toolkit.catalog.check)
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,52 @@ def _publish_one(reg: Registry, url: CatalogURL, artifact: Artifact, package: Pa
                          artifact.chart_digest, artifact.prov is not None), artifact.manifest
 
 
+def _valid_artifacts(config: Config, options: PublishOptions, report: PublishReport
+                     ) -> tuple[list[tuple[Path, Artifact]], dict[tuple[str, str], Path]]:
+    """Check every package before the first byte goes out (``toolkit.catalog.check``: whole, named after its
+    chart, lint-clean); the invalid ones go to ``report.errors`` and the rest are published."""
+    helm = config.helm(registry=False) if options.lint else None
+    url = config.catalog.url
+
+    def one(package: Path) -> Artifact:
+        check_package(package, helm=helm)
+        return build_artifact(package, prov=_prov_of(package))
+
+    artifacts: list[tuple[Path, Artifact]] = []
+    seen: dict[tuple[str, str], Path] = {}
+    with ThreadPoolExecutor(max(min(options.workers, len(options.packages)), 1)) as pool:
+        checked = list(zip(options.packages, pool.map(_outcome(one), options.packages)))
+    for package, outcome in checked:
+        if isinstance(outcome, ChartkitError):
+            log.info("not publishing %s: %s", package, outcome)
+            report.errors.append((package, outcome))
+            continue
+        key = (url.repository(outcome.name), outcome.tag)
+        if key in seen:
+            report.errors.append((package, InputError(
+                f'unable to publish "{package}": {seen[key]} is the same chart version "{outcome.name}" '
+                f"{outcome.version}; publish one of them")))
+            continue
+        seen[key] = package
+        artifacts.append((package, outcome))
+    return artifacts, seen
+
+
+def _outcome(function: Callable[[Path], Artifact]) -> Callable[[Path], Artifact | ChartkitError]:
+    def run(package: Path) -> Artifact | ChartkitError:
+        try:
+            return function(package)
+        except ChartkitError as exc:
+            return exc
+    return run
+
+
 def publish(config: Config, options: PublishOptions, *, registry: Registry | None = None,
             progress: Callable[[PublishResult], None] | None = None) -> PublishReport:
     """Publish packages concurrently; failures are collected per package (``report.errors``), never half-indexed.
+
+    Every package is checked whole first (``toolkit.catalog.check``); an invalid one is reported and never sent,
+    the valid ones are published, and the index gets what landed.
 
     Every version lock is taken first (in sorted order, so two publishers cannot deadlock), then one tag list per
     repository tells which versions exist; only those cost a manifest GET. A new version costs two blob
@@ -157,23 +202,14 @@ def publish(config: Config, options: PublishOptions, *, registry: Registry | Non
     if not packages:
         raise InputError("unable to publish: no packages given")
     url = config.catalog.url
-    artifacts: list[tuple[Path, Artifact]] = []
-    seen: dict[tuple[str, str], Path] = {}
-    for package in packages:
-        if not package.is_file():
-            raise InputError(f'unable to publish "{package}": no such file', hint="run `chartkit package` first")
-        artifact = build_artifact(package, prov=_prov_of(package))
-        key = (url.repository(artifact.name), artifact.tag)
-        if key in seen:
-            raise InputError(f'unable to publish "{package}": {seen[key]} is the same chart version '
-                             f'"{artifact.name}" {artifact.version}; publish one of them')
-        seen[key] = package
-        artifacts.append((package, artifact))
+    report = PublishReport()
+    artifacts, seen = _valid_artifacts(config, options, report)
+    if not artifacts:
+        return report  # nothing valid: no registry request at all
     catalog = config.catalog
     reg = registry or Registry(url.host, ca_file=catalog.ca_file, registry_config=catalog.registry_config,
                                pool_size=max(options.workers, 1))
     start = reg.requests
-    report = PublishReport()
     landed: list[tuple[str, dict[str, Any]]] = []
     try:
         with contextlib.ExitStack() as locks, ThreadPoolExecutor(max(options.workers, 1)) as pool:

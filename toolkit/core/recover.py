@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from toolkit.config import Config
+from toolkit.core.rollback import rollback_to
 from toolkit.deploy.recovery import RecoveryAction, RecoveryPlan, plan_recovery
 
 __all__ = ["RecoverOptions", "RecoveryAction", "RecoveryPlan", "plan", "recover"]
@@ -28,8 +29,8 @@ def recover(config: Config, options: RecoverOptions, recovery: RecoveryPlan | No
     recovery = recovery or plan(config, options)
     helm = config.helm(registry=False)
     if recovery.action is RecoveryAction.ROLLBACK:
-        helm.rollback(options.instance, recovery.revision, namespace=options.namespace, wait=True,
-                      timeout=options.timeout, force_conflicts=options.force_conflicts)
+        rollback_to(config, options.instance, options.namespace, recovery.revision, timeout=options.timeout,
+                    force_conflicts=options.force_conflicts)
     elif recovery.action is RecoveryAction.UNINSTALL:
         helm.uninstall(options.instance, namespace=options.namespace, wait=True, timeout=options.timeout)
     return recovery

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
@@ -26,8 +27,9 @@ from toolkit.adapters.kube import Kube
 from toolkit.adapters.metrics import Scrape, scrape
 from toolkit.config import Config
 from toolkit.core.upgrade import UpgradeOptions, upgrade, upgrade_to
-from toolkit.deploy import analysis
+from toolkit.deploy import analysis, claims
 from toolkit.deploy.fetch import fetch
+from toolkit.deploy.instance import Instance
 from toolkit.deploy.origin import parse_type_ref
 from toolkit.deploy.release import (ReleaseOptions, check_values, get_instance, refuse_other_catalog, refuse_pending,
                                     release_objects, run_release, serving_values)
@@ -39,7 +41,7 @@ from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, G
                                             missing_features, options_from_data, plan, plan_abort, plan_promote,
                                             plan_resume, pod_references, reference_grant, route, route_weights,
                                             state_of)
-from toolkit.errors import ChartkitError, DeployError, InputError
+from toolkit.errors import ChartkitError, DeployError, InputError, Interrupted
 
 __all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "RolloutTarget", "StrategyOptions", "abort",
            "describe_status", "load_strategy_file", "options_from_flags", "promote", "resume", "rollout", "status"]
@@ -182,6 +184,10 @@ class _Rollout:
                     f'unable to roll out "{self.namespace}/{self.name}" to {self.state.get("to")}: step {index}/'
                     f"{total} ({step.describe()}) failed: {exc.message}; aborted: 100% of traffic is back on "
                     f"{self.state.get('serving', self.state.get('from'))} and green is removed", hint=exc.hint) from exc
+            except BaseException as exc:  # a signal or a bug mid-step: traffic must not stay split
+                if not abort_on_failure or not self.state.get("greenNamespace"):
+                    raise
+                raise self._stopped(f"step {index}/{total} ({step.describe()})", exc) from exc
             took = time.monotonic() - start
             self.done.append({**step.to_json(), "seconds": round(took, 2)})
             self._report(RolloutEvent(index, total, step, "done", message or "", took, stage))
@@ -199,6 +205,25 @@ class _Rollout:
             log.error("abort of %s/%s incomplete: %s", self.namespace, self.name, exc)
             raise DeployError(f'unable to abort the rollout of "{self.namespace}/{self.name}": {exc.message}',
                               hint=f"`chartkit rollout abort {self.name} -n {self.namespace}` retries") from exc
+
+    def _stopped(self, where: str, exc: BaseException) -> BaseException:
+        """Return traffic to the stable version after an interruption or a bug at ``where``; the exception to raise
+        says what is left (and, when the abort could not finish, the command that finishes it)."""
+        cause = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        self.kube.close()  # a request cut short leaves its connection unusable
+        try:
+            self._abort_after(f"{where}: {cause}")
+            left = (f"aborted: 100% of traffic is on {self.state.get('serving', self.state.get('from'))} and green "
+                    "is removed")
+        except BaseException as again:  # noqa: BLE001 - the abort failed or was interrupted too
+            log.error("abort after %s failed: %s", where, again)
+            left = (f"traffic may still be split (green {self.weight}%, green namespace {self.green_ns}): "
+                    f"`chartkit rollout abort {self.name} -n {self.namespace}` returns it to the stable version")
+        target = f'"{self.namespace}/{self.name}" to {self.state.get("to")}'
+        if isinstance(exc, KeyboardInterrupt):
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            return Interrupted(signum, f"the rollout of {target} stopped at {where}; {left}")
+        return DeployError(f"unable to roll out {target}: {cause} at {where}; {left}")
 
     def _do(self, step: StepKind | Step) -> str:
         kind = step.kind if isinstance(step, Step) else step
@@ -449,11 +474,18 @@ def rollout(config: Config, options: RolloutOptions, *, progress: Progress | Non
     start = time.monotonic()
     inst = get_instance(config, name, namespace)
     _, version = parse_type_ref(f"{inst.type}@{options.version}")
-    if version is None:
-        from toolkit.catalog.index import resolve
+    from toolkit.catalog.index import resolve
 
-        version = resolve(config.catalog, inst.type, None).version
-    kube = config.kube()
+    # the version must exist before anything changes (no green namespace or route for a version that is not there)
+    version = resolve(config.catalog, inst.type, version).version
+    with claims.hold(config.kube(), "rollout", name, namespace,
+                     doing=f"rollout start {version} ({options.strategy.kind.value})"):
+        return _start(config, options, inst, version, start, progress)
+
+
+def _start(config: Config, options: RolloutOptions, inst: Instance, version: str, start: float,
+           progress: Progress | None) -> RolloutResult:
+    name, namespace, kube = options.instance, options.namespace, config.kube()
     # any strategy, rolling too: an in-place upgrade under a running blue-green would be promoted over
     current = state_of(_route_of(kube, name, namespace))
     if current and Phase(current.get("phase", "complete")).in_progress:
@@ -516,10 +548,11 @@ def _resume(config: Config, name: str, namespace: str, *, progress: Progress | N
 def promote(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
     """Finish a rollout in progress (a split, or an interrupted blue-green) in favour of the new version."""
     start = time.monotonic()
-    run = _resume(config, target.instance, target.namespace, progress=progress)
-    run.timeout = target.timeout
-    run.state["phase"] = Phase.PROGRESSING.value
-    run.run(plan_promote())
+    with claims.hold(config.kube(), "rollout", target.instance, target.namespace, doing="rollout promote"):
+        run = _resume(config, target.instance, target.namespace, progress=progress)
+        run.timeout = target.timeout
+        run.state["phase"] = Phase.PROGRESSING.value
+        run.run(plan_promote())
     return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
                          run.state["to"], Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
 
@@ -527,6 +560,11 @@ def promote(config: Config, target: RolloutTarget, *, progress: Progress | None 
 def resume(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
     """Carry on a blue-green or cutover rollout whose driver stopped mid-ramp, from the weight in force: the
     remaining steps (and their analysis gates) run as they would have; a failing one aborts."""
+    with claims.hold(config.kube(), "rollout", target.instance, target.namespace, doing="rollout resume"):
+        return _resume_held(config, target, progress)
+
+
+def _resume_held(config: Config, target: RolloutTarget, progress: Progress | None) -> RolloutResult:
     start = time.monotonic()
     name, namespace = target.instance, target.namespace
     run = _resume(config, name, namespace, progress=progress)
@@ -549,9 +587,10 @@ def resume(config: Config, target: RolloutTarget, *, progress: Progress | None =
 def abort(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
     """End a rollout in progress in favour of the version of record: all traffic back, green removed."""
     start = time.monotonic()
-    run = _resume(config, target.instance, target.namespace, progress=progress)
-    run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
-    run.run(plan_abort(), abort_on_failure=False, stage="abort")
+    with claims.hold(config.kube(), "rollout", target.instance, target.namespace, doing="rollout abort"):
+        run = _resume(config, target.instance, target.namespace, progress=progress)
+        run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
+        run.run(plan_abort(), abort_on_failure=False, stage="abort")
     return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
                          run.state["to"], Phase.ABORTED, time.monotonic() - start, tuple(run.done))
 

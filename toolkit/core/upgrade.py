@@ -11,12 +11,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from toolkit.config import Config
+from toolkit.deploy.controllers import controller_fields
 from toolkit.deploy.fetch import fetch, fetch_digest
 from toolkit.deploy.instance import Instance
 from toolkit.deploy.migrate import declarations_of, migrate_values
 from toolkit.deploy.origin import parse_type_ref
 from toolkit.deploy.release import (InstanceResult, Progress, ReleaseOptions, check_values, get_instance,
-                                    refuse_other_catalog, refuse_pending, run_release, serving_values)
+                                    refuse_other_catalog, refuse_pending, release_objects, run_release,
+                                    serving_values)
 from toolkit.deploy.values import ValuesInput
 from toolkit.errors import DeployError, InputError
 
@@ -82,7 +84,9 @@ def upgrade_to(config: Config, inst: Instance, version: str | None, values: Mapp
         check_values(fetched, values)
     if progress:
         progress(f"validated values against {inst.type} {fetched.origin.version}")
-    release = replace(release, labels={**inst.carried_labels, **(release.labels or {})})
+    release = replace(release, labels={**inst.carried_labels, **(release.labels or {})},
+                      leave_fields=controller_fields(config.kube(), release_objects(config, inst.name, inst.namespace),
+                                                     inst.namespace))
     result = run_release(config.helm(registry=False), inst.name, fetched, values, release, "upgrade")
     note = f"from {inst.version}" if inst.version != result.version else "values"
     if migrated:

@@ -12,7 +12,8 @@ below, plain dicts) gives:
 
 Fields that controllers manage legitimately are not drift: a manager in ``CONTROLLER_MANAGERS`` (the HPA lives
 in kube-controller-manager and scales through ``spec.replicas``) and ``status`` subresource writes are skipped.
-A change to a field that renders a *locked* parameter is a compliance violation.
+A change to a field that renders a *locked* parameter is a compliance violation. A Secret's values (``data``,
+``stringData``) are never kept in a change: drift says which key changed, who changed it and when.
 
 Exit codes for pipelines (``chartkit drift``): 0 clean, 3 drift, 4 compliance violation.
 """
@@ -87,12 +88,13 @@ class Change:
     manager: str = ""
     time: str = ""
     violation: bool = False  # the field renders a locked parameter
+    hidden: bool = False     # a Secret's value: old and new are never kept, printed or serialised
 
     def to_json(self) -> dict[str, Any]:
         return {"object": str(self.object), "kind": self.object.kind, "name": self.object.name,
                 "namespace": self.object.namespace, "change": self.kind.value, "field": self.field,
                 "old": self.old, "new": self.new, "manager": self.manager, "time": self.time,
-                "violation": self.violation}
+                "violation": self.violation, "hidden": self.hidden}
 
     def line(self) -> str:
         who = f" by {self.manager or 'unknown'}" + (f" at {self.time}" if self.time else "")
@@ -103,6 +105,8 @@ class Change:
             return f"{self.object}: not in the chart{who}"
         if self.kind is ChangeKind.UNAPPLIABLE:
             return f"{self.object}: the chart can no longer be applied to it: {self.new}"
+        if self.hidden:
+            return f"{self.object} {self.field}: {self.kind.value} (a Secret value, not shown){who}{flag}"
         old, new = _show(self.old), _show(self.new)
         return f"{self.object} {self.field}: {self.kind.value} {old} -> {new}{who}{flag}"
 
@@ -306,8 +310,9 @@ def diff_object(desired: Mapping[str, Any], live: Mapping[str, Any], *, key: Obj
             have = lookup(live, path)
             if have is _MISSING:
                 continue
-            changes.append(Change(key, ChangeKind.ADDED, pretty_path(path), None, have, manager,
-                                  entry.get("time", ""), False))
+            hidden = _secret_value(key, path)
+            changes.append(Change(key, ChangeKind.ADDED, pretty_path(path), None, None if hidden else have,
+                                  manager, entry.get("time", ""), False, hidden))
             reported.append(path)
     return changes
 
@@ -317,7 +322,17 @@ def _change(key: ObjectKey, kind: ChangeKind, path: FPath, old: Any, new: Any, m
     concrete = concrete_path(desired, path)
     violation = concrete is not None and any(concrete[:len(lp)] == lp or lp[:len(concrete)] == concrete
                                              for lp in locked)
+    if _secret_value(key, path):
+        return Change(key, kind, pretty_path(path), None, None, manager, when, violation, hidden=True)
     return Change(key, kind, pretty_path(path), old, new, manager, when, violation)
+
+
+#: where a Secret keeps its values: drift names the key, who changed it and when, never the value (raw or base64)
+_SECRET_VALUE_FIELDS = frozenset({"f:data", "f:stringData"})
+
+
+def _secret_value(key: ObjectKey, path: FPath) -> bool:
+    return key.kind == "Secret" and (not path or path[0] in _SECRET_VALUE_FIELDS)
 
 
 def find_values(obj: Any, sentinels: Mapping[Any, str], path: tuple[str | int, ...] = ()) -> dict[tuple, str]:

@@ -39,16 +39,28 @@ def plan_recovery(history: Sequence[Mapping[str, Any]]) -> RecoveryPlan:
 
     Roll back to the newest revision that was deployed (or superseded — it once served), else uninstall: a
     pending-install with nothing before it has never served anything. A newest revision that is ``failed``
-    while an older one is still ``deployed`` needs nothing: the deployed one serves and upgrades build on it.
+    while an older one is still ``deployed`` needs nothing: the deployed one serves and upgrades build on it —
+    unless it is a failed rollback (its description says so), after which part of two revisions may be applied.
     """
     if not history:
         return RecoveryPlan(RecoveryAction.NONE, None, "no history")
     ordered = sorted(history, key=lambda r: int(r["revision"]))
     current = ordered[-1]
     status = str(current.get("status", ""))
-    if status == "failed" and any(r.get("status") == "deployed" for r in ordered[:-1]):
+    failed_rollback = status == "failed" and str(current.get("description", "")).startswith("Rollback")
+    if status == "failed" and not failed_rollback and any(r.get("status") == "deployed" for r in ordered[:-1]):
         return RecoveryPlan(RecoveryAction.NONE, None, f"revision {current['revision']} failed, but an earlier "
                                                        "revision is deployed and serving")
+    if failed_rollback:
+        # helm 4 leaves the older revision "deployed" while the failed upgrade and the failed rollback may each
+        # have applied part of their objects: roll back to it so what runs is that revision again
+        candidates = ([r for r in ordered[:-1] if r.get("status") == "deployed"]
+                      or [r for r in ordered[:-1] if r.get("status") == "superseded"])
+        if candidates:
+            rev = candidates[-1]
+            return RecoveryPlan(RecoveryAction.ROLLBACK, int(rev["revision"]),
+                                f"revision {current['revision']} is a failed rollback; revision {rev['revision']} "
+                                "is the last one that was deployed")
     if status not in (*PENDING, "failed"):
         return RecoveryPlan(RecoveryAction.NONE, None, f"revision {current['revision']} is {status}, not pending")
     for rev in reversed(ordered[:-1]):

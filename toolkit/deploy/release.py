@@ -15,7 +15,7 @@ from toolkit.adapters.releases import ReleaseStore
 from toolkit.config import Config
 from toolkit.deploy.instance import Instance, instances_from_records, serving_revision
 from toolkit.deploy.origin import catalog_id
-from toolkit.errors import DeployError, HelmError
+from toolkit.errors import DeployError, HelmError, Interrupted
 from toolkit.objects import parse_manifest
 
 if TYPE_CHECKING:  # these cost 0.1-0.2 s of imports; commands that only read release records never need them
@@ -77,6 +77,8 @@ class ReleaseOptions:
     take_ownership: bool = False    # adopt objects that exist already (e.g. the app chartify read)
     force_conflicts: bool = False   # take back fields someone changed behind the chart's back (see drift)
     labels: Mapping[str, str] | None = None  # more release labels (policy, plan...) beside the origin's
+    #: fields a controller owns on the live objects, left out of what helm applies (toolkit.deploy.controllers)
+    leave_fields: tuple[str, ...] = ()
 
 
 def releases(config: Config) -> ReleaseStore:
@@ -152,29 +154,40 @@ def run_release(helm: Helm, name: str, fetched: Fetched, values: Mapping[str, An
         record = helm.install_or_upgrade(
             name, fetched.package, namespace=options.namespace, values=values, labels=labels,
             wait=options.wait, rollback_on_failure=options.wait, take_ownership=options.take_ownership,
-            timeout=options.timeout, description=origin.description, force_conflicts=options.force_conflicts)
+            timeout=options.timeout, description=origin.description, force_conflicts=options.force_conflicts,
+            leave_fields=options.leave_fields)
     except HelmError as exc:
         raise _failed(helm, name, options.namespace, fetched, action, exc) from exc
+    except Interrupted as exc:  # helm was stopped gracefully: say what it left
+        raise exc.leaving(f"{action} of {options.namespace}/{name} to {origin.type} {origin.version} stopped; "
+                          f"{_left(helm, name, options.namespace)}") from exc
     info = record.get("info") or {}
     return InstanceResult(name, options.namespace, int(record.get("version", 0)), str(info.get("status", "")),
                           origin.type, origin.version, origin.digest, action)
 
 
-def _failed(helm: Helm, name: str, namespace: str, fetched: Fetched, action: str, exc: HelmError) -> DeployError:
-    """Say what a failed install/upgrade left serving: helm rolled it back (or removed a failed install)."""
-    origin = fetched.origin
+def _left(helm: Helm, name: str, namespace: str) -> str:
+    """What a failed or stopped helm run left, from the release's history."""
     try:
         history = helm.history(name, namespace=namespace)
     except HelmError:
         history = []
     newest = max(history, key=lambda r: int(r["revision"]), default=None)
     if newest and str(newest.get("description", "")).startswith("Rollback to"):
-        state = (f"rolled back: revision {newest['revision']} ({newest['description'].lower()}) is "
-                 f"{newest.get('status')}")
-    elif not history:
-        state = "nothing was left installed"
-    else:
-        state = f"revision {newest['revision']} is {newest.get('status')}" if newest else "state unknown"
+        return (f"rolled back: revision {newest['revision']} ({newest['description'].lower()}) is "
+                f"{newest.get('status')}")
+    if not history:
+        return "nothing was left installed"
+    if newest and str(newest.get("status", "")).startswith("pending-"):
+        return (f"revision {newest['revision']} is {newest.get('status')}: "
+                f"`chartkit recover {name} -n {namespace}` fixes it")
+    return f"revision {newest['revision']} is {newest.get('status')}" if newest else "state unknown"
+
+
+def _failed(helm: Helm, name: str, namespace: str, fetched: Fetched, action: str, exc: HelmError) -> DeployError:
+    """Say what a failed install/upgrade left serving: helm rolled it back (or removed a failed install)."""
+    origin = fetched.origin
+    state = _left(helm, name, namespace)
     hint = exc.hint
     if _NOT_READY.search(exc.stderr):
         hint = ("the new pods did not become ready within --timeout, so helm rolled back; look at the pods' events "

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import jsonschema
-from ruamel.yaml import YAML
 
 from toolkit.errors import InputError
 
@@ -79,92 +78,140 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def _key_path(key: str, item: str) -> list[str | int]:
+#: helm's strvals limits (pkg/strvals/parser.go MaxIndex, MaxNestedNameLevel): an index of 10**8 would make a
+#: list of that many nulls, which helm itself refuses at once
+MAX_INDEX = 65536
+MAX_NESTED_NAME_LEVEL = 30
+
+
+def _key_path(key: str, where: str) -> list[str | int]:
     path: list[str | int] = []
-    for raw in _split(key, "."):
+    parts = _split(key, ".")
+    if len(parts) > MAX_NESTED_NAME_LEVEL + 1:
+        raise InputError(f"unable to parse {where}: the key nests {len(parts) - 1} levels, more than helm's maximum "
+                         f"of {MAX_NESTED_NAME_LEVEL}")
+    for raw in parts:
         part = raw
         indices: list[int] = []
         while (match := _INDEX.match(part)) is not None:
-            indices.insert(0, int(match["index"]))
+            index = int(match["index"])
+            if index > MAX_INDEX:
+                raise InputError(f"unable to parse {where}: index {index} is greater than helm's maximum of "
+                                 f"{MAX_INDEX}", hint="lists in values are short; set the item by its position")
+            indices.insert(0, index)
             part = match["key"]
         if not part and not path:
-            raise InputError(f'unable to parse --set "{item}": empty key')
+            raise InputError(f"unable to parse {where}: empty key")
         if part:
             path.append(_unescape(part))
         path.extend(indices)
     if not path:
-        raise InputError(f'unable to parse --set "{item}": empty key')
+        raise InputError(f"unable to parse {where}: empty key")
     return path
 
 
-def _put(target: dict[str, Any], path: Sequence[str | int], value: Any, item: str) -> None:
+def _put(target: dict[str, Any], path: Sequence[str | int], value: Any, where: str) -> None:
     node: Any = target
     for here, nxt in zip(path, path[1:]):
         empty: Any = [] if isinstance(nxt, int) else {}
-        node = _child(node, here, empty, item)
+        node = _child(node, here, empty, where)
     last = path[-1]
     if isinstance(last, int):
         if not isinstance(node, list):
-            raise InputError(f'unable to parse --set "{item}": "{last}" indexes something that is not a list')
+            raise InputError(f'unable to parse {where}: "{last}" indexes something that is not a list')
         node.extend([None] * (last + 1 - len(node)))
         node[last] = value
     else:
         if not isinstance(node, dict):
-            raise InputError(f'unable to parse --set "{item}": "{last}" is set inside a non-map value')
+            raise InputError(f'unable to parse {where}: "{last}" is set inside a non-map value')
         node[last] = value
 
 
-def _child(node: Any, key: str | int, empty: Any, item: str) -> Any:
+def _child(node: Any, key: str | int, empty: Any, where: str) -> Any:
     if isinstance(key, int):
         if not isinstance(node, list):
-            raise InputError(f'unable to parse --set "{item}": index [{key}] on something that is not a list')
+            raise InputError(f"unable to parse {where}: index [{key}] on something that is not a list")
         node.extend([None] * (key + 1 - len(node)))
         if not isinstance(node[key], (dict, list)):
             node[key] = empty
         return node[key]
     if not isinstance(node, dict):
-        raise InputError(f'unable to parse --set "{item}": "{key}" is set inside a non-map value')
+        raise InputError(f'unable to parse {where}: "{key}" is set inside a non-map value')
     if not isinstance(node.get(key), (dict, list)):
         node[key] = empty
     return node[key]
 
 
 def parse_set(items: Iterable[str], *, as_string: bool = False, into: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Parse helm-style ``--set`` items (``a.b=1,c[0]=x,d={x,y}``, ``\\`` escapes) into a values dict."""
+    """Parse helm-style ``--set`` items (``a.b=1,c[0]=x,d={x,y}``, ``\\`` escapes) into a values dict.
+
+    Errors name the key, never the value: a value may be a password, and a ``,`` inside one splits it.
+    """
+    flag = "--set-string" if as_string else "--set"
     values: dict[str, Any] = into if into is not None else {}
     for item in items:
+        previous = None
         for pair in _split(item, ","):
             if not pair:
                 continue
             key, sep, raw = pair.partition("=")
             if not sep:
+                if previous is not None:
+                    # the text after a comma inside a value: it may be the rest of a secret, so it is not shown
+                    raise InputError(f'unable to parse {flag} "{previous}=…": a "," in its value starts a part '
+                                     'without "="', hint='escape commas inside a value as "\\," or pass the '
+                                                        "value in a values file (-f)")
                 # helm's own wording: a key with no value is a user error, not an empty string
-                raise InputError(f'unable to parse --set "{item}": key "{_unescape(key)}" has no value',
+                raise InputError(f'unable to parse {flag} "{_unescape(key)}": key has no value',
                                  hint="write KEY=VALUE; use KEY=null to remove a default")
-            path = _key_path(key, item)
+            previous = _unescape(key)
+            where = f'{flag} "{previous}=…"'
+            path = _key_path(key, where)
             if raw.startswith("{") and raw.endswith("}"):
                 value: Any = [_typed(_unescape(v), as_string=as_string) for v in _split(raw[1:-1], ",") if v != ""]
             else:
                 value = _typed(_unescape(raw), as_string=as_string)
-            _put(values, path, value, item)
+            _put(values, path, value, where)
     return values
 
 
+#: a values file larger than this is refused (chartify's limit for a manifest): values are kilobytes
+MAX_VALUES_FILE_BYTES = 10 * 1024 * 1024
+
+
 def load_values_file(path: Path) -> dict[str, Any]:
-    """Read one ``-f`` values file (YAML or JSON) as plain data."""
+    """Read one ``-f`` values file (YAML or JSON) as plain data, through the one YAML parser (toolkit.objects):
+    YAML 1.1 as helm reads it, alias expansion and nesting bounded, errors naming line and column, never content."""
+    from toolkit.objects import load_documents
+
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_VALUES_FILE_BYTES + 1)
     except OSError as exc:
-        raise InputError(f'unable to read values file "{path}": {exc.strerror}') from exc
+        raise InputError(f'unable to read values file "{path}": {exc.strerror or exc}') from exc
+    if len(data) > MAX_VALUES_FILE_BYTES:
+        raise InputError(f'unable to read values file "{path}": larger than the '
+                         f"{MAX_VALUES_FILE_BYTES / 1e6:.1f} MB limit", hint="values files are YAML or JSON text")
     try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except Exception as exc:  # ruamel raises several unrelated classes for bad YAML
-        raise InputError(f'unable to parse values file "{path}": {exc}'.splitlines()[0]) from exc
-    if data is None:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f'unable to read values file "{path}": not UTF-8 text (byte {exc.start})',
+                         hint="pass a YAML or JSON values file") from exc
+    if "\x00" in text:
+        raise InputError(f'unable to read values file "{path}": it holds NUL bytes (a binary file?)',
+                         hint="pass a YAML or JSON values file")
+    docs = [doc for doc in load_documents(text, f"values file {path}") if doc is not None]
+    if not docs:
         return {}
+    data = docs[0]
     if not isinstance(data, dict):
         raise InputError(f'unable to use values file "{path}": the top level must be a map, not {type(data).__name__}')
-    return json.loads(json.dumps(data, default=str))
+    # a JSON-shaped copy, as helm holds values: keys become strings, and aliased nodes stop being one shared
+    # object (merges edit values in place)
+    try:
+        return json.loads(json.dumps(data, default=str, allow_nan=True))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f'unable to use values file "{path}": {exc}') from exc
 
 
 def coalesce(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,5 +386,11 @@ def validate_values(check: ValuesCheck) -> dict[str, Any]:
 
 
 def _short(error: jsonschema.ValidationError) -> str:
-    message = error.message
+    """jsonschema's message without the value it judged: a value may be a secret (a password of the wrong type)."""
+    message, instance = error.message, error.instance
+    shown = repr(instance)
+    if shown in message:
+        message = message.replace(shown, "the value")
+    elif isinstance(instance, str) and instance and instance in message:
+        message = message.replace(instance, "…")
     return message if len(message) <= 160 else message[:157] + "..."

@@ -395,20 +395,29 @@ def pod_references(objects: list[dict[str, Any]]) -> set[tuple[str, str]]:
 def load_strategy_file(path: Path) -> StrategyOptions:
     """A strategy file (YAML or JSON, schemas/rollout-strategy.schema.json) as options."""
     import jsonschema
-    from ruamel.yaml import YAML
+
+    from toolkit.objects import load_documents
 
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text())
+        raw = path.read_bytes()
     except OSError as exc:
-        raise InputError(f'unable to read strategy file "{path}": {exc.strerror}') from exc
-    except Exception as exc:  # ruamel raises several unrelated classes for bad YAML
-        raise InputError(f'unable to read strategy file "{path}": {str(exc).splitlines()[0]}') from exc
+        raise InputError(f'unable to read strategy file "{path}": {exc.strerror or exc}') from exc
+    if len(raw) > 1 << 20:
+        raise InputError(f'unable to read strategy file "{path}": larger than 1 MB (a strategy is a few lines)')
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f'unable to read strategy file "{path}": not UTF-8 text (byte {exc.start})') from exc
+    docs = load_documents(text, f"strategy file {path}")
+    data = docs[0] if docs else None
     schema = json.loads(SCHEMA_FILE.read_text())
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(data),
+                    key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise InputError(f'unable to use strategy file "{path}": at {where}: {err.message}')
+        message = err.message if len(err.message) <= 160 else err.message[:157] + "..."
+        raise InputError(f'unable to use strategy file "{path}": at {where}: {message}')
     return options_from_data(data)
 
 
