@@ -3,7 +3,6 @@ and one KubeError line naming the file for every problem."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 
 from toolkit.deploy.drift import (ChangeKind, DriftReport, ExitCode, concrete_path, diff_object, field_paths,
                                   find_values, lookup, missing_and_extra, pretty_path)

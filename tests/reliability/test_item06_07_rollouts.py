@@ -135,7 +135,7 @@ def test_two_rollouts_at_the_same_moment_one_runs_the_other_is_refused_naming_th
     assert sorted(r.code for r in runs) == [0, 1], [r.stderr for r in runs]
     winner = next(r for r in runs if r.code == 0)
     loser = next(r for r in runs if r.code == 1)
-    assert f"another rollout holds it: " in loser.error_lines[0] and f"pid {winner.pid}: rollout start 1.1.0" \
+    assert "another rollout holds it: " in loser.error_lines[0] and f"pid {winner.pid}: rollout start 1.1.0" \
         in loser.error_lines[0], loser.stderr
     assert get_instance(config, "chat", ns).version == "1.1.0"
     assert weights(kube, ns) == {f"{ns}/chat": 100}

@@ -17,7 +17,6 @@ values.yaml (``registry/repository:tag@digest``, the Bitnami / ``helm create`` l
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import io
 import json
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from toolkit.adapters.oci import Registry, digest_of
-from toolkit.catalog.artifact import CHART_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, PROV_MEDIA_TYPE, go_json
+from toolkit.catalog.artifact import CHART_MEDIA_TYPE, PROV_MEDIA_TYPE
 from toolkit.catalog.versions import DEPRECATED_SUFFIX, SemVer, tag_to_version, version_to_tag
 from toolkit.config import CatalogRef, CatalogURL
 from toolkit.errors import CatalogError, InputError

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import random
@@ -17,12 +16,11 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from toolkit.errors import LocalEnvError
-from toolkit.localenv._pidfile import PidFile, proc_stat
+from toolkit.localenv._pidfile import PidFile
 
 __all__ = ["PidFile", "Progress", "free_port", "locked", "log_tail", "port_free", "say", "spawn", "stop", "wait_until"]
 
