@@ -41,9 +41,10 @@ parameters:
 declarations:
   plans:
     - {name: small, description: one replica for trying things, default: true,
-       values: {chat: {replicaCount: 1}}, locked: [chat.replicaCount]}
+       values: {chat: {autoscaling: {minReplicas: 1}}}, locked: [chat.autoscaling.minReplicas]}
     - {name: large, description: three replicas with more memory, free: false,
-       values: {chat: {replicaCount: 3, resources: {limits: {cpu: "2", memory: 1Gi}}}}, locked: [chat.replicaCount]}
+       values: {chat: {autoscaling: {minReplicas: 3}, resources: {limits: {cpu: "2", memory: 1Gi}}}},
+       locked: [chat.autoscaling.minReplicas]}
 """
 
 
@@ -286,8 +287,14 @@ def _broker_story(config, options: DemoOptions, work: Path, namespace: str, say:
         if answer.status_code != 202:
             raise DeployError(f"demo: the plan change answered {answer.status_code}: {answer.text}")
         wait(chat_id, answer.json()["operation"])
-        replicas = config.kube().get("apps/v1", "Deployment", "chat", staging)["spec"]["replicas"]
-        _done(say, t, f"{staging}/staging: plan large, {replicas} replicas")
+        # the chart leaves replicas to the HPA: the plan raises its minimum, and the HPA controller (every 15 s)
+        # scales the Deployment up to it
+        minimum = config.kube().get("autoscaling/v2", "HorizontalPodAutoscaler", "chat", staging)["spec"]["minReplicas"]
+        deadline = time.monotonic() + 45
+        while (replicas := config.kube().get("apps/v1", "Deployment", "chat", staging)["spec"]["replicas"]) < minimum \
+                and time.monotonic() < deadline:
+            time.sleep(1)
+        _done(say, t, f"{staging}/staging: plan large, {replicas} replicas (the HPA's minimum is {minimum})")
 
 
 

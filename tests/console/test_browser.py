@@ -355,6 +355,17 @@ def test_direct_edits_show_as_drift_and_compliance_alerts(page, console, publish
     _open(page, console, f"/instances?namespace={namespace}", f"tr[data-instance='{namespace}/chat'] .badge-violation")
     shot(page, "instances-compliance")
 
+    # one pass of the watcher records the violation as a notice; the instance's page lists it from the record
+    from toolkit.core.notices import NoticeOptions, check
+
+    passed = check(config, NoticeOptions(namespace=namespace, upgrade=False))
+    assert [n["kind"] for n in passed.raised] == ["compliance violation"], passed.to_json()
+    _open(page, console, f"/instances/{namespace}/chat", "table.notices tr.notice-active")
+    notice = page.locator("table.notices tr.notice-active").first
+    assert notice.get_attribute("data-kind") == "compliance violation"
+    assert "docker.io/chat/chat-server:1.20" in notice.inner_text() and "kubectl-edit" in notice.inner_text()
+    shot(page, "instance-notices")
+
 
 # -- a blue-green rollout ---------------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ def test_a_form_submission_is_refused_before_anything_changes(config, namespace)
     with pytest.raises(InputError, match=r'plan "large" of "chat": parameter chat.replicaCount is locked by the plan'):
         check(config, SubmitOptions(instance="web", namespace=namespace, type="chat", plan="large", data=data))
     data["chat"]["replicaCount"] = -1
-    with pytest.raises(InputError, match=r"parameter chat.replicaCount: -1 is less than the minimum of 0"):
+    with pytest.raises(InputError, match=r"parameter chat.replicaCount: the value is less than the minimum of 0 \(rule: minimum 0\)"):
         check(config, SubmitOptions(instance="web", namespace=namespace, type="chat", data=data))
     with pytest.raises(InputError, match='unable to use plan "huge"'):
         check(config, SubmitOptions(instance="web", namespace=namespace, type="chat", plan="huge", data={}))

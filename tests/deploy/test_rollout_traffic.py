@@ -20,6 +20,7 @@ from toolkit.core.install import InstallOptions, install
 from toolkit.core.rollout import RolloutOptions, RolloutTarget, abort, rollout, status
 from toolkit.deploy.analysis import AnalysisOptions
 from toolkit.deploy.release import get_instance
+from toolkit.deploy.values import ValuesInput
 from toolkit.deploy.strategies.plan import ROUTE_API, Phase, StepKind, Strategy, StrategyOptions, route_weights
 from toolkit.errors import DeployError
 from tests.localenv.traffic import Recorder, servers, share, wait_for
@@ -51,7 +52,10 @@ def chat_installed(chat_chart, traffic_config, publish_dir, kube, namespace):
 
 
 def _install(config, namespace: str) -> None:
-    install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=namespace))
+    # a fixed replica count: with chat's HPA the Deployment starts at 1 and the HPA adds a pod 15 s later, mid-ramp,
+    # and the local harness starts answering for a new pod up to one poll after the Gateway routes to it (502s)
+    install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=namespace,
+                                   values=ValuesInput(sets=("chat.autoscaling.enabled=false",))))
 
 
 class Timeline:

@@ -20,6 +20,7 @@ from typing import Iterator
 import pytest
 
 from tests.reliability.harness import assert_sane, finish, record, run_chartkit, start_chartkit
+from tests.reliability.ledger import LEDGER
 from tests.reliability.test_item09_kill import alive, children, statuses
 from toolkit.core.install import InstallOptions, install
 
@@ -135,8 +136,11 @@ def test_chartkit_killed_during_bind_leaves_the_binding_whole_or_absent(chat_cha
     ns = suite_namespace
     publish_dir(chat_chart("1.0.0", "1.20"), "1.0.0")
     install(config, InstallOptions(instance="chat", type_ref="chat@1.0.0", namespace=ns))
+    password = LEDGER.secret("mq")  # the scanner looks for it in everything chartkit wrote
     kube.apply([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "chat-mq", "namespace": ns},
-                 "stringData": {"RABBITMQ_PASSWORD": "pw-of-the-bind-fault-test"}}])
+                 "stringData": {"RABBITMQ_USER": "chat", "RABBITMQ_PASSWORD": password,
+                                # every key chat's type declares as a binding output (charts/chat/chartkit.yaml)
+                                "AMQP_URL": f"amqp://chat:{password}@rabbitmq:5672/chat"}}])
     consumer = f"{ns}-app"
     kube.create_namespace(consumer)
     try:

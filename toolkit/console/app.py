@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -302,7 +302,7 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
             raise DeployError(f'unable to start a rollout of "{namespace}/{name}": one is running from this console')
         options = RolloutOptions(instance=name, version=version, namespace=namespace, strategy=strategy)
         return _op_json(console.ops.start("rollout", namespace, name, who.name, lambda op: rollout(
-            cfg, options, progress=_step_reporter(op)).to_json()))
+            cfg, replace(options, stop=op.cancel), progress=_step_reporter(op)).to_json()))
 
     async def rollout_end(request: Request, who: Principal) -> Response:
         from toolkit.core.rollout import RolloutTarget, abort, promote
@@ -312,8 +312,10 @@ def create_app(config: Config, gate: Gate, settings: ConsoleSettings, operations
         if action not in ("promote", "abort"):
             return _error(404, f'unable to {action} a rollout: expected promote or abort')
         if action == "abort":
-            for running in console.ops.running(namespace, name, ("rollout", "promote")):
-                running.cancel.set()  # it stops before its next step; the abort below takes traffic back
+            here = console.ops.running(namespace, name, ("rollout",))
+            if here:  # it holds the rollout's claim: it aborts itself at once (traffic back, green removed)
+                here[0].cancel.set()
+                return _op_json(here[0])
         run = promote if action == "promote" else abort
         target = RolloutTarget(instance=name, namespace=namespace)
         return _op_json(console.ops.start(action, namespace, name, who.name, lambda op: run(
@@ -470,7 +472,7 @@ def _step_reporter(op: Operation) -> Callable[[Any], None]:
     """A rollout's progress callback: each step's event into the operation (and the abort check between steps)."""
     def report(event: Any) -> None:
         step = event.step
-        op.say(event.line(), index=event.index, total=event.total, kind=step.kind.value, step=step.describe(),
+        op.record(event.line(), index=event.index, total=event.total, kind=step.kind.value, step=step.describe(),
                status=event.status, stage=event.stage, weight=step.weight, seconds=step.seconds
                if step.kind.value == "pause" else event.seconds)
     return report

@@ -6,9 +6,10 @@ so wiring them in is a change to this file only:
 - ``core.graph`` (issue 13b, wired): the graph page's nodes, health and edges — bindings and the traffic measured at
   the gateway and by the apps — come from ``toolkit.core.graph``; each call measures the window since the previous
   one (the page refreshes every 10 s), so nothing waits. A rollout's sides carry their own traffic the same way.
-- ``HOOK: core.notices`` (issue 11) — ``instance_notices``: the badges come from ``core.outdated`` (update, major,
-  deprecated, and the update policy's security status); the watcher's notices are not read yet, and an
-  instance's alerts come from ``core.drift``.
+- ``core.notices`` (issue 11, wired): the badges come from ``core.outdated`` (update, major, deprecated, and the
+  update policy's security status) plus the watcher's active notices no other source shows (a rollout stuck or
+  failed, an automatic upgrade that failed); an instance's page lists every notice
+  the watcher's record holds, raised and resolved. Its alerts come from ``core.drift``, live.
 - ``HOOK: core.provision`` (issue 10) — plans are read from the type's declarations (``core.form``) and recorded
   as the release label the broker also writes; a service instance's plan change through the broker's ``update``
   is not wired here yet.
@@ -46,11 +47,17 @@ def type_view(config: Config, type_name: str, version: str | None) -> dict[str, 
     return describe(config, DescribeOptions(type=type_name, version=version)).to_json()
 
 
-def instance_notices(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The badges an instance's row shows: from core.outdated (update, major, deprecated) and the instance's update
-    policy status (a security release). HOOK: core.notices — the watcher's notices (compliance, approvals) are not
-    read here yet."""
+#: the watcher's notice kinds (core.notices.FactKind values) a row's badge shows; the others have a live source here
+_WATCHED = {"rollout stuck": "failed", "rollout failed": "failed", "automatic upgrade failed": "failed"}
+
+
+def instance_notices(row: dict[str, Any], watched: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The badges an instance's row shows: from core.outdated (update, major, deprecated), the instance's update
+    policy status (a security release) and the watcher's active notices of ``_WATCHED`` kinds (core.notices)."""
     badges = []
+    for note in watched:
+        if note.get("kind") in _WATCHED and not any(b["text"] == note["kind"] for b in badges):
+            badges.append({"kind": _WATCHED[note["kind"]], "text": note["kind"], "reason": note.get("message", "")})
     policy = row.get("policyStatus") or {}
     if policy.get("status") == "security":
         badges.append({"kind": "security", "text": f"security release {policy.get('target') or ''}".rstrip(),
@@ -68,20 +75,27 @@ def instances(config: Config, namespace: str | None = None) -> dict[str, Any]:
     """Every instance (of a namespace, or all) with its badges (one release list, one tag list per type)."""
     from toolkit.core.outdated import OutdatedOptions, outdated
 
-    report = outdated(config, OutdatedOptions(namespace=namespace or None))
+    from toolkit.core.notices import list_notices
+
+    with ThreadPoolExecutor(2) as pool:
+        watched = pool.submit(list_notices, config, namespace=namespace or None)
+        report = outdated(config, OutdatedOptions(namespace=namespace or None))
+        notices = watched.result()
     rows = []
     for row in report.rows:
         data = row.to_json()
         data["plan"] = (row.instance.labels or {}).get(LABEL_PLAN, "")
-        data["badges"] = instance_notices(data)
+        data["badges"] = instance_notices(data, [n for n in notices if (n.get("namespace"), n.get("instance"))
+                                                 == (row.instance.namespace, row.instance.name)])
         rows.append(data)
     return {"catalog": report.catalog, "instances": rows}
 
 
 def instance(config: Config, namespace: str, name: str) -> dict[str, Any]:
-    """One instance: its row, history, bindings (key names only) and last rollout."""
+    """One instance: its row, history, bindings (key names only), last rollout and the watcher's notices."""
     from toolkit.core.bind import BindingRef, bindings
     from toolkit.core.history import HistoryOptions, history
+    from toolkit.core.notices import list_notices
     from toolkit.core.rollout import RolloutTarget, status
 
     listed = instances(config, namespace)["instances"]
@@ -90,12 +104,16 @@ def instance(config: Config, namespace: str, name: str) -> dict[str, Any]:
         from toolkit.errors import DeployError
 
         raise DeployError(f'unable to find instance "{namespace}/{name}": no chartkit release by that name')
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(4) as pool:
         revisions = pool.submit(history, config, HistoryOptions(instance=name, namespace=namespace))
         bound = pool.submit(bindings, config, BindingRef(instance=name, namespace=namespace))
         rolled = pool.submit(status, config, RolloutTarget(instance=name, namespace=namespace))
+        noted = pool.submit(list_notices, config, namespace=namespace, resolved=True)
         return {"instance": row, "history": [r.to_json() for r in revisions.result()],
-                "bindings": [b.to_json() for b in bound.result()], "rollout": rolled.result()}
+                "bindings": [b.to_json() for b in bound.result()], "rollout": rolled.result(),
+                "notices": [{k: n.get(k) for k in ("kind", "severity", "state", "message", "since", "resolvedAt",
+                                                   "consumer")}
+                            for n in noted.result() if n.get("instance") == name]}
 
 
 def drift(config: Config, namespace: str, name: str) -> dict[str, Any]:

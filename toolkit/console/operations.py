@@ -47,6 +47,10 @@ class Operation:
     def say(self, message: str, **extra: Any) -> None:
         if self.cancel.is_set():
             raise Cancelled(f"{self.kind} of {self.namespace}/{self.instance} stopped: an abort was asked for")
+        self.record(message, **extra)
+
+    def record(self, message: str, **extra: Any) -> None:
+        """An event, never refused: a rollout watches ``cancel`` itself (RolloutOptions.stop) and aborts."""
         self.events.append({"time": time.time(), "message": message, **extra})
 
     def to_json(self, since: int = 0) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
@@ -61,6 +62,9 @@ class RolloutOptions:
     strategy: StrategyOptions = StrategyOptions()
     values: ValuesInput = field(default_factory=ValuesInput)
     timeout: str | None = None  # helm's timeout for the upgrade of the instance of record
+    #: set from another thread (a console's abort) to stop the rollout: it aborts at once, also mid-pause or
+    #: mid-analysis, inside its own claim (a second command would be refused while the claim is held)
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +156,12 @@ class _Rollout:
         self.done: list[dict[str, Any]] = []
         self.metrics_url: str | None = None  # the Gateway's metrics, for the analysis gates
         self._at: tuple[int, int, Step] | None = None  # the step running: measurements report under it
+        self.stop = threading.Event()  # RolloutOptions.stop
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep, unless a stop is asked for (then the step fails and the rollout aborts)."""
+        if self.stop.wait(max(0.0, seconds)):
+            raise DeployError("stopped: an abort was asked for")
 
     # -- the route ---------------------------------------------------------------------------------------------
 
@@ -173,6 +183,8 @@ class _Rollout:
             self._at = (index, total, step)
             self._report(RolloutEvent(index, total, step, "started", stage=stage))
             try:
+                if self.stop.is_set():
+                    raise DeployError("stopped: an abort was asked for")
                 message = self._do(step)
             except ChartkitError as exc:
                 took = time.monotonic() - start
@@ -199,6 +211,7 @@ class _Rollout:
 
     def _abort_after(self, reason: str) -> None:
         self.state.update(phase=Phase.ABORTED.value, message=reason)
+        self.stop = threading.Event()  # the abort itself is not stopped
         try:
             self.run(plan_abort(), abort_on_failure=False, stage="abort")
         except ChartkitError as exc:
@@ -248,7 +261,7 @@ class _Rollout:
             return f"{self.strategy.header} in {','.join(self.strategy.customers)} → green, everyone else → blue"
         if kind is StepKind.PAUSE:
             assert isinstance(step, Step)
-            time.sleep(step.seconds)
+            self._wait(step.seconds)
             return ""
         if kind is StepKind.ANALYSIS:
             return self._analyse()
@@ -285,7 +298,7 @@ class _Rollout:
                 index, total, step = self._at
                 self._report(RolloutEvent(index, total, step, "measured", found.describe()))
 
-        result = analysis.analyse(options, _window(self.metrics_url, service), on_measurement=measured)
+        result = analysis.analyse(options, _window(self.metrics_url, service, self._wait), on_measurement=measured)
         self.state["lastAnalysis"] = {"weight": self.weight, "split": self.split, **result.to_json()}
         self.apply_route()  # the verdict goes on record with the route, for `rollout status`
         if result.verdict is not analysis.Verdict.SUCCESSFUL:
@@ -383,13 +396,13 @@ def _route_of(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
 METRICS_CONTROLLERS = ("traefik.io/gateway-controller",)
 
 
-def _window(url: str, service: str) -> analysis.Measure:
+def _window(url: str, service: str, wait: Callable[[float], None] = time.sleep) -> analysis.Measure:
     """Measurements of one Traefik service back to back: each window starts where the last one ended."""
     last: list[Scrape] = []
 
     def window(seconds: float) -> Stats:
         before = last[-1] if last else scrape(url)
-        time.sleep(max(0.0, seconds - (time.time() - before.taken_at)))
+        wait(max(0.0, seconds - (time.time() - before.taken_at)))
         after = scrape(url)
         last[:] = [after]
         found = stats_by(before, after, key=("service",)).get((service,))
@@ -452,17 +465,9 @@ def _attached(config: Config, kube: Kube, name: str, namespace: str,
 
 def _record(strategy: StrategyOptions, metrics_url: str | None) -> dict[str, Any]:
     """What a rollout's state keeps of its strategy, so promote, abort and resume carry on with the same one."""
-    out: dict[str, Any] = {"steps": list(strategy.steps), "weights": list(strategy.weights),
-                           "pauseSeconds": strategy.pause_seconds,
-                           "checkTimeoutSeconds": strategy.check_timeout_seconds}
-    if strategy.kind is Strategy.SPLIT:
-        out.update(header=strategy.header, customers=list(strategy.customers))
-    if strategy.gateway:
-        out["gateway"] = {"name": strategy.gateway[0], "namespace": strategy.gateway[1]}
-    if strategy.hostnames:
-        out["hostnames"] = list(strategy.hostnames)
-    if strategy.analysis:
-        out["analysis"] = strategy.analysis.to_json()
+    out = strategy.to_json()
+    del out["kind"]  # the state names it "strategy"
+    out["weights"] = list(strategy.weights)
     if metrics_url:
         out["metricsUrl"] = metrics_url
     return out
@@ -496,6 +501,7 @@ def _start(config: Config, options: RolloutOptions, inst: Instance, version: str
     strategy, metrics_url = _attached(config, kube, name, namespace, options.strategy)
     run = _Rollout(config, name, namespace, progress=progress)
     run.strategy, run.values, run.timeout, run.metrics_url = strategy, options.values, options.timeout, metrics_url
+    run.stop = options.stop or run.stop
     run.state = {"strategy": strategy.kind.value, "from": inst.version, "to": version,
                  "phase": Phase.PROGRESSING.value, "started": _now(), **_record(strategy, metrics_url)}
     if strategy.kind is not Strategy.ROLLING:

@@ -118,6 +118,18 @@ export default function Instance({ namespace, name, session }) {
       {op ? <OperationProgress operation={op} onDone={() => { reload(); }} /> : null}
       <h2>Alerts</h2>
       <Alerts namespace={namespace} name={name} />
+      <Table caption="Notices (raised by the watcher, newest first)" className="notices">
+        <thead><tr><th scope="col">Notice</th><th scope="col">State</th><th scope="col">Since</th>
+          <th scope="col">Message</th></tr></thead>
+        <tbody>
+          {(data.notices || []).length === 0 ? <tr><td colSpan={4} className="muted">none</td></tr> : data.notices.map((n, i) => (
+            <tr key={i} className={`notice-${n.state}`} data-kind={n.kind}>
+              <th scope="row">{n.kind}{n.consumer ? ` (consumer ${n.consumer})` : ''}</th>
+              <td>{n.state}{n.resolvedAt ? ` ${n.resolvedAt.slice(0, 19)}` : ''}</td>
+              <td>{(n.since || '').slice(0, 19)}</td><td>{n.message}</td></tr>
+          ))}
+        </tbody>
+      </Table>
       {session.canChange ? <Actions row={row} namespace={namespace} name={name} onStarted={setOperation} /> : null}
       <Table caption="History">
         <thead><tr><th scope="col">Revision</th><th scope="col">Updated</th><th scope="col">Status</th><th scope="col">Version</th>

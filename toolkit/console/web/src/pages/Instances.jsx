@@ -5,7 +5,7 @@ import { Badge, ErrorBox, Loading, Table, short, useApi } from '../components/co
 export function Badges({ row }) {
   return (
     <span className="badges">
-      {(row.badges || []).map((b) => <Badge key={b.kind} kind={b.kind} title={b.reason || b.text}>{b.text}</Badge>)}
+      {(row.badges || []).map((b) => <Badge key={`${b.kind} ${b.text}`} kind={b.kind} title={b.reason || b.text}>{b.text}</Badge>)}
     </span>
   );
 }
