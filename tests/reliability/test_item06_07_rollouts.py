@@ -157,16 +157,21 @@ def test_a_killed_rollout_leaves_a_claim_that_expires_then_abort_takes_over(chat
     assert f"pid {proc.pid}: rollout start 1.1.0" in lease["spec"]["holderIdentity"]
 
     # a killed holder on this machine is taken over at once (tests/deploy/test_rollout_traffic.py); one on another
-    # machine, whose pid this one cannot look up, only when its claim expires
+    # machine, whose pid this one cannot look up, is asked on the route to stop, and taken over when its claim expires
     kube.patch(LEASE_API, "Lease", lease["metadata"]["name"], ns,
                {"spec": {"holderIdentity": f"ci@another-machine pid {proc.pid}: rollout start 1.1.0"}})
-    refused = run_chartkit(["rollout", "abort", "chat", "-n", ns], env=cli_env, tmp_root=tmp_path)
-    assert refused.code == 1 and f"pid {proc.pid}" in refused.error_lines[0] and "expires 30s after its last " \
-        "renewal" in refused.stderr, refused.stderr
+    args = ["rollout", "abort", "chat", "-n", ns]
+    started = time.monotonic()
+    aborting, tmpdir, out, err = start_chartkit(args, env=cli_env, tmp_root=tmp_path)
+    state = state_of(kube.get(ROUTE_API, "HTTPRoute", "chat", ns))
+    wait_for(lambda: (kube.get(ROUTE_API, "HTTPRoute", "chat", ns)["metadata"].get("annotations") or {})
+             .get("chartkit.io/rollout-stop") == state["started"], 30, "the stop request on the route")
+    time.sleep(2)
+    assert aborting.poll() is None  # nobody drives the rollout to stop it: the abort waits for the claim
     # what the claim looks like 30 s after its holder died (no renewal since)
     stale = (datetime.now(timezone.utc) - timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     kube.patch(LEASE_API, "Lease", lease["metadata"]["name"], ns, {"spec": {"renewTime": stale}})
-    run = run_chartkit(["rollout", "abort", "chat", "-n", ns], env=cli_env, tmp_root=tmp_path)
+    run = finish(aborting, tmpdir, out, err, args, started=started, timeout=60)
     record("faults", "kill -9 of chartkit mid-rollout, then rollout abort", killed,
            left="a killed rollout leaves traffic split: `chartkit rollout abort chat -n NS` (on the same machine at "
                 "once; from another, once its claim expires: 30 s)")
@@ -174,6 +179,28 @@ def test_a_killed_rollout_leaves_a_claim_that_expires_then_abort_takes_over(chat
     assert run.code == 0, run.stderr
     assert weights(kube, ns) == {f"{ns}/chat": 100}
     assert json.loads(json.dumps(state_of(kube.get(ROUTE_API, "HTTPRoute", "chat", ns))))["phase"] == "aborted"
+    wait_for(lambda: green_gone(kube, ns), 30, "green to go")
+
+
+def test_a_rollout_another_process_drives_is_aborted_on_request_mid_pause(chat_v1_v2, kube, config, cli_env,
+                                                                         tmp_path):
+    ns = chat_v1_v2
+    args = ["rollout", "start", "chat", "-n", ns, "--version", "1.1.0", *BLUE_GREEN, "--pause", "300"]
+    started = time.monotonic()
+    proc, tmpdir, out, err = start_chartkit(args, env=cli_env, tmp_root=tmp_path)
+    wait_for(lambda: weights(kube, ns).get(f"{ns}-chat-green/chat") == 10, 90, "10% on green")
+    asked = time.monotonic()
+    run = run_chartkit(["rollout", "abort", "chat", "-n", ns], env=cli_env, tmp_root=tmp_path)
+    record("concurrency", "rollout abort while another process drives the rollout (mid-pause)", run)
+    assert run.code == 0, run.stderr
+    assert time.monotonic() - asked < 30  # not the 300 s pause, nor the claim's expiry
+    driver = finish(proc, tmpdir, out, err, args, started=started, timeout=30)
+    record("concurrency", "the rollout asked to stop by another process", driver)
+    assert driver.code == 1 and "stopped: an abort was asked for" in driver.error_lines[0] \
+        and "aborted: 100% of traffic is back on 1.0.0" in driver.error_lines[0], driver.stderr
+    assert weights(kube, ns) == {f"{ns}/chat": 100}
+    assert state_of(kube.get(ROUTE_API, "HTTPRoute", "chat", ns))["phase"] == "aborted"
+    assert get_instance(config, "chat", ns).version == "1.0.0"
     wait_for(lambda: green_gone(kube, ns), 30, "green to go")
 
 

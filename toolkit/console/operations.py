@@ -3,7 +3,8 @@ through server-sent events.
 
 Progress lives in this process's memory for as long as someone may watch it (an hour after the end); the outcome
 lives where the CLI's does, in the cluster (release records, the rollout's route), so another console process or
-the CLI sees the same state. A rollout started here can be stopped between two steps (an abort asked for here).
+the CLI sees the same state. A rollout started here stops at once when an abort is asked for here (its ``cancel``
+is the rollout's ``RolloutOptions.stop``); one another replica runs is asked on its route (``core.rollout.abort``).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from toolkit.deploy.strategies.plan import (LABEL_ROLLOUT, ROUTE_API, Backend, G
                                             missing_features, options_from_data, plan, plan_abort, plan_promote,
                                             plan_resume, pod_references, reference_grant, route, route_weights,
                                             state_of)
-from toolkit.errors import ChartkitError, DeployError, InputError, Interrupted
+from toolkit.errors import BusyError, ChartkitError, DeployError, InputError, Interrupted
 
 __all__ = ["RolloutEvent", "RolloutOptions", "RolloutResult", "RolloutTarget", "StrategyOptions", "abort",
            "describe_status", "load_strategy_file", "options_from_flags", "promote", "resume", "rollout", "status"]
@@ -159,9 +159,18 @@ class _Rollout:
         self.stop = threading.Event()  # RolloutOptions.stop
 
     def _wait(self, seconds: float) -> None:
-        """Sleep, unless a stop is asked for (then the step fails and the rollout aborts)."""
-        if self.stop.wait(max(0.0, seconds)):
-            raise DeployError("stopped: an abort was asked for")
+        """Sleep, unless a stop is asked for, here or on the route (then the step fails and the rollout aborts)."""
+        end = time.monotonic() + max(0.0, seconds)
+        while (left := end - time.monotonic()) > 0:
+            if self.stop.wait(min(left, STOP_POLL_SECONDS)) or self._stop_requested():
+                raise DeployError("stopped: an abort was asked for")
+
+    def _stop_requested(self) -> bool:
+        """Another process (``rollout abort`` elsewhere, another console replica) asked on the route to stop this
+        rollout: the request names the rollout by its start, so one left from an earlier rollout means nothing."""
+        obj = self.kube.get(ROUTE_API, "HTTPRoute", self.name, self.namespace, missing_ok=True)
+        asked = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(ANNOTATION_STOP)
+        return bool(asked) and asked == self.state.get("started")
 
     # -- the route ---------------------------------------------------------------------------------------------
 
@@ -183,7 +192,7 @@ class _Rollout:
             self._at = (index, total, step)
             self._report(RolloutEvent(index, total, step, "started", stage=stage))
             try:
-                if self.stop.is_set():
+                if stage != "abort" and (self.stop.is_set() or self._stop_requested()):
                     raise DeployError("stopped: an abort was asked for")
                 message = self._do(step)
             except ChartkitError as exc:
@@ -392,6 +401,11 @@ def _route_of(kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
     return obj
 
 
+#: a stop asked on the route (rollout abort from another process) names the rollout it stops by its start time
+ANNOTATION_STOP = "chartkit.io/rollout-stop"
+#: how often a driver waiting in a pause or an analysis window looks for a stop request on the route
+STOP_POLL_SECONDS = 1.0
+
 #: Gateway controllers whose metrics chartkit reads (service names and labels are the implementation's own)
 METRICS_CONTROLLERS = ("traefik.io/gateway-controller",)
 
@@ -590,15 +604,46 @@ def _resume_held(config: Config, target: RolloutTarget, progress: Progress | Non
                          Phase(run.state["phase"]), time.monotonic() - start, tuple(run.done))
 
 
-def abort(config: Config, target: RolloutTarget, *, progress: Progress | None = None) -> RolloutResult:
-    """End a rollout in progress in favour of the version of record: all traffic back, green removed."""
+def abort(config: Config, target: RolloutTarget, *, progress: Progress | None = None,
+          wait_seconds: float = 120.0) -> RolloutResult:
+    """End a rollout in progress in favour of the version of record: all traffic back, green removed.
+
+    When a live process drives the rollout (it holds the claim), the abort is asked of it on the route: it stops
+    within a second, mid-pause too, and aborts itself. Should its claim expire first (the driver died on another
+    machine), this abort takes the claim over and aborts."""
     start = time.monotonic()
-    with claims.hold(config.kube(), "rollout", target.instance, target.namespace, doing="rollout abort"):
-        run = _resume(config, target.instance, target.namespace, progress=progress)
-        run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
-        run.run(plan_abort(), abort_on_failure=False, stage="abort")
-    return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
-                         run.state["to"], Phase.ABORTED, time.monotonic() - start, tuple(run.done))
+    kube = config.kube()
+    deadline = start + wait_seconds
+    asked = False
+    while True:
+        try:
+            with claims.hold(kube, "rollout", target.instance, target.namespace, doing="rollout abort"):
+                state = state_of(_route_of(kube, target.instance, target.namespace))
+                if asked and state and not Phase(state.get("phase", "complete")).in_progress:
+                    # the driver stopped as asked, and let go of the claim once green was gone
+                    return RolloutResult(target.instance, target.namespace, state["strategy"], state["from"],
+                                         state["to"], Phase(state["phase"]), time.monotonic() - start, ())
+                run = _resume(config, target.instance, target.namespace, progress=progress)
+                run.state.update(phase=Phase.ABORTED.value, message="aborted on request")
+                run.run(plan_abort(), abort_on_failure=False, stage="abort")
+            return RolloutResult(target.instance, target.namespace, run.state["strategy"], run.state["from"],
+                                 run.state["to"], Phase.ABORTED, time.monotonic() - start, tuple(run.done))
+        except BusyError as held:
+            state = state_of(_route_of(kube, target.instance, target.namespace))
+            if not asked and (not state or not Phase(state.get("phase", "complete")).in_progress):
+                raise  # nothing in progress to ask to stop (the holder is starting one, or does something else)
+            if time.monotonic() > deadline:
+                raise DeployError(f'unable to abort the rollout of "{target.namespace}/{target.instance}": its '
+                                  f"driver did not stop within {wait_seconds:.0f} s of being asked; {held.message}",
+                                  hint=held.hint) from None
+            if not asked:
+                assert state is not None
+                log.info("asking the rollout's driver to stop: %s", held.message)
+                kube.patch(ROUTE_API, "HTTPRoute", target.instance, target.namespace,
+                           {"metadata": {"annotations": {ANNOTATION_STOP: state.get("started", "")}}},
+                           field_manager="chartkit-rollout-stop")
+                asked = True
+            time.sleep(STOP_POLL_SECONDS / 2)
 
 
 def status(config: Config, target: RolloutTarget) -> dict[str, Any] | None:

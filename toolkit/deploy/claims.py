@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 from toolkit.adapters.kube import Kube
-from toolkit.errors import ChartkitError, DeployError, KubeError
+from toolkit.errors import BusyError, ChartkitError, KubeError
 
 __all__ = ["CLAIM_SECONDS", "Claim", "LEASE_API", "claim", "claim_name", "hold", "holder_identity", "release",
            "renew"]
@@ -129,14 +129,14 @@ def _abandoned(lease: Mapping[str, Any]) -> bool:
     return False
 
 
-def _refusal(what: str, instance: str, namespace: str, lease: Mapping[str, Any] | None) -> DeployError:
+def _refusal(what: str, instance: str, namespace: str, lease: Mapping[str, Any] | None) -> BusyError:
     spec = (lease or {}).get("spec") or {}
     holder = spec.get("holderIdentity") or "another chartkit"
     since = spec.get("acquireTime") or "?"
     renewed = _parse(spec.get("renewTime"))
     ago = f", renewed {(_now() - renewed).total_seconds():.0f}s ago" if renewed else ""
     seconds = spec.get("leaseDurationSeconds") or CLAIM_SECONDS
-    return DeployError(
+    return BusyError(
         f'unable to start a {what} of "{namespace}/{instance}": another {what} holds it: {holder} since {since}'
         f'{ago} (Lease "{namespace}/{claim_name(what, instance)}")',
         hint=f"wait for it to end; if that process is gone, its claim expires {seconds}s after its last renewal "
@@ -145,7 +145,7 @@ def _refusal(what: str, instance: str, namespace: str, lease: Mapping[str, Any] 
 
 def claim(kube: Kube, what: str, instance: str, namespace: str, *, doing: str = "",
           seconds: int = CLAIM_SECONDS) -> Claim:
-    """Take the claim, or raise DeployError naming who holds it. An expired claim is taken over."""
+    """Take the claim, or raise BusyError naming who holds it. An expired or abandoned claim is taken over."""
     holder = holder_identity(doing or what)
     body = _lease(what, instance, namespace, holder, seconds)
     try:
