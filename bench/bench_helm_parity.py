@@ -130,7 +130,7 @@ def main() -> int:
     stamp = uuid.uuid4().hex[:6]
     catalog = f"{registry.url}/parity-{stamp}"
     config = Config(CatalogRef(CatalogURL.parse(catalog), "bench", registry.ca_file, registry.registry_config),
-                    ClusterRef(cluster.kubeconfig, cluster.context))
+                    ClusterRef(cluster.kubeconfig, cluster.context), helm_binary=Path(helm))
     work = Path(f"/tmp/chartkit-parity-{stamp}")
     publish(config, PublishOptions(packages=(web_chart(work),))).raise_for_errors()
     kube = config.kube()
