@@ -110,30 +110,15 @@ def _timed(argv: list[str]) -> list[str]:
     return ["/usr/bin/time", "-v", *argv] if os.access("/usr/bin/time", os.X_OK) else argv
 
 
-#: how often a long build says it is still going (a newcomer must never stare at a silent terminal for minutes)
-HEARTBEAT_SECONDS = 30.0
-
-
 def _run_build(argv: list[str], *, log_file: Path, env: dict[str, str], cwd: Path | None, what: str,
                progress: Progress | None = None) -> float:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    with open(log_file, "a") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n")
-        out.flush()
-        proc = subprocess.Popen(_timed(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-        while True:
-            try:
-                proc.wait(timeout=HEARTBEAT_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                elapsed = int(time.monotonic() - started)
-                say(progress, f"still building {what}: {elapsed // 60}m{elapsed % 60:02d}s so far (log: {log_file})")
-        out.write(f"EXIT {proc.returncode}\n")
-    if proc.returncode != 0:
-        raise LocalEnvError(f"unable to build {what}: go exited {proc.returncode}; its log ends with: "
+    code, took = _proc.run_logged(
+        _timed(argv), log_file=log_file, env=env, cwd=cwd, progress=progress,
+        still=lambda s: f"still building {what}: {s // 60}m{s % 60:02d}s so far (log: {log_file})")
+    if code != 0:
+        raise LocalEnvError(f"unable to build {what}: go exited {code}; its log ends with: "
                             f"{_proc.log_tail(log_file, 4)}", hint=f"read {log_file}")
-    return time.monotonic() - started
+    return took
 
 
 def _scratch(final_dir: Path) -> Path:

@@ -35,6 +35,31 @@ def say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+#: how often a long build says it is still going (a newcomer must never stare at a silent terminal for minutes)
+HEARTBEAT_SECONDS = 30.0
+
+
+def run_logged(argv: Sequence[str], *, log_file: Path, env: Mapping[str, str] | None, cwd: Path | None,
+               still: Callable[[int], str], progress: Progress | None) -> tuple[int, float]:
+    """Run a build step with its output appended to ``log_file``, saying ``still(seconds so far)`` every
+    HEARTBEAT_SECONDS; the exit code and the seconds it took."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(log_file, "a") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}" + (f" (in {cwd})" if cwd else "")
+                  + "\n")
+        out.flush()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        while True:
+            try:
+                proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                say(progress, still(int(time.monotonic() - started)))
+        out.write(f"EXIT {proc.returncode}\n")
+    return proc.returncode, time.monotonic() - started
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` so several processes (pytest workers, engineers) start things once."""

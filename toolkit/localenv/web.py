@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ __all__ = ["NPM_HINT", "ensure_web_assets", "source_key"]
 NPM_HINT = "install Node.js >= 20 with npm (Debian: apt-get install nodejs npm), or pass --assets DIR"
 #: what a source tree holds that is not a source: installed modules and earlier builds
 SKIPPED = ("node_modules", "dist", ".vite")
-HEARTBEAT_SECONDS = 30.0
 
 
 def _files(source: Path) -> list[Path]:
@@ -56,23 +54,11 @@ def _npm() -> str:
 
 
 def _run(argv: list[str], *, cwd: Path, log_file: Path, what: str, progress: Progress | None) -> None:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
     env = {**os.environ, "NO_UPDATE_NOTIFIER": "1", "npm_config_fund": "false", "npm_config_audit": "false"}
-    with open(log_file, "a") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)} (in {cwd})\n")
-        out.flush()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
-        while True:
-            try:
-                proc.wait(timeout=HEARTBEAT_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                elapsed = int(time.monotonic() - started)
-                say(progress, f"still running {what}: {elapsed}s so far (log: {log_file})")
-        out.write(f"EXIT {proc.returncode}\n")
-    if proc.returncode != 0:
-        raise LocalEnvError(f"unable to build the console's front end: {what} exited {proc.returncode}; its log "
+    code, _ = _proc.run_logged(argv, log_file=log_file, env=env, cwd=cwd, progress=progress,
+                               still=lambda s: f"still running {what}: {s}s so far (log: {log_file})")
+    if code != 0:
+        raise LocalEnvError(f"unable to build the console's front end: {what} exited {code}; its log "
                             f"ends with: {_proc.log_tail(log_file, 4)}", hint=f"read {log_file}")
 
 
