@@ -105,3 +105,16 @@ def test_committed_rabbitmq_chart_is_what_chartify_generates_today(tmp_path):
     decl = _declarations(committed)
     assert [p.name for p in decl.plans] == ["small", "large"]
     assert {o.key for o in decl.outputs} == {"host", "port", "username", "password", "uri"}
+
+
+@pytest.mark.parametrize("app", ["bookinfo", "guestbook", "kube-state-metrics", "online-boutique"])
+def test_what_chartify_infers_alone_is_valid_against_the_declarations_schema(tmp_path, corpus_dir, app):
+    # chartify checks only declarations an owner took part in (jsonschema's import is a fifth of a small chartify);
+    # what it infers from an app by itself must therefore always be valid, which this holds on every corpus app
+    from toolkit.catalog.declarations import parse_declarations
+    from toolkit.objects import load_documents
+
+    chartify([str(corpus_dir / app)], ChartifyOptions(name="app", output=tmp_path / "app", verify=False))
+    doc = load_documents((tmp_path / "app" / "chartkit.yaml").read_text(), "chartkit.yaml")[0]
+    decl = parse_declarations(doc, f"{app}'s inferred chartkit.yaml")  # validates; raises InputError if not
+    assert [p.name for p in decl.plans] == ["default"] and decl.update_strategy["kind"] == "rolling"

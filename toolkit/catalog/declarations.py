@@ -11,6 +11,7 @@ A chart without the file declares one plan, ``default``, with no values, is bind
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,11 +24,26 @@ __all__ = [
     "Output",
     "Plan",
     "TypeDeclarations",
+    "WELL_KNOWN_ALIASES",
     "declarations_of_package",
     "load_declarations",
     "parse_declarations",
     "schema_dir",
+    "well_known_alias",
 ]
+
+#: servicebinding.io's well-known binding keys, derived from a credential Secret's own key names (first match wins)
+WELL_KNOWN_ALIASES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("username", re.compile(r"(^|[_.-])(user|username|login)$", re.I)),
+    ("password", re.compile(r"(^|[_.-])(password|passwd|pass)$", re.I)),
+    ("uri", re.compile(r"(^|[_.-])(url|uri)$", re.I)),
+)
+
+
+def well_known_alias(key: str) -> str | None:
+    """The servicebinding.io well-known key (username, password, uri) a credential key's name stands for."""
+    return next((alias for alias, pattern in WELL_KNOWN_ALIASES if pattern.search(key)), None)
+
 
 DECLARATIONS_FILE = "chartkit.yaml"
 API_VERSION = "chartkit.dev/v1"

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from toolkit.catalog.declarations import WELL_KNOWN_ALIASES, well_known_alias
 from toolkit.deploy.strategies.plan import pod_references
 from toolkit.errors import DeployError, InputError
 
@@ -36,18 +37,7 @@ PROJECTABLE: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 PROVIDER = "chartkit"
 
-#: well-known binding keys derived from the instance Secret's own key names (first match wins)
-_ALIASES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("username", re.compile(r"(^|[_.-])(user|username|login)$", re.I)),
-    ("password", re.compile(r"(^|[_.-])(password|passwd|pass)$", re.I)),
-    ("uri", re.compile(r"(^|[_.-])(url|uri)$", re.I)),
-)
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-def well_known_alias(key: str) -> str | None:
-    """The servicebinding.io well-known key (username, password, uri) a credential key's name stands for."""
-    return next((alias for alias, pattern in _ALIASES if pattern.search(key)), None)
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ def _b64(text: str) -> str:
 def binding_data(*, type_name: str, host: str, port: int, credentials: Mapping[str, str]) -> dict[str, str]:
     """The binding Secret's ``data`` (base64): spec keys, the instance Secret's keys (still encoded), aliases."""
     data = {k: v for k, v in credentials.items() if _KEY.match(k)}
-    for alias, pattern in _ALIASES:
+    for alias, pattern in WELL_KNOWN_ALIASES:
         if alias not in data:
             match = next((k for k in sorted(credentials) if pattern.search(k)), None)
             if match:
