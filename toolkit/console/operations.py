@@ -117,5 +117,5 @@ class Operations:
 
     def shutdown(self) -> None:
         for op in list(self._ops.values()):
-            op.cancel.set()  # a rollout stops at its next step: its state on the route says where
+            op.cancel.set()  # a rollout aborts at once (RolloutOptions.stop); the others stop at their next say()
         self._pool.shutdown(wait=False, cancel_futures=True)
