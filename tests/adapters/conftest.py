@@ -115,6 +115,8 @@ class EchoServer:
     delay: float = 0.0
     status: int = 200
     answer: Any = None  # a fixed JSON answer instead of the echo
+    # a scripted answer instead: what the request carried -> (status, extra headers, body or None for the echo)
+    respond: Callable[[dict[str, Any]], tuple[int, dict[str, str], Any]] | None = None
 
 
 def _serve(pki: Pki, cert: _pki.KeyPair) -> Iterator[EchoServer]:
@@ -146,8 +148,11 @@ def _serve(pki: Pki, cert: _pki.KeyPair) -> Iterator[EchoServer]:
             echo.requests.append(seen)
             if echo.delay:
                 time.sleep(echo.delay)
-            data = json.dumps(echo.answer if echo.answer is not None else seen).encode()
-            self.send_response(echo.status)
+            status, extra, answer = echo.respond(seen) if echo.respond else (echo.status, {}, echo.answer)
+            data = json.dumps(answer if answer is not None else seen).encode()
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -174,6 +179,12 @@ def _serve(pki: Pki, cert: _pki.KeyPair) -> Iterator[EchoServer]:
 @pytest.fixture
 def echo(pki) -> Iterator[EchoServer]:
     """The echo server with a certificate for 127.0.0.1."""
+    yield from _serve(pki, pki.local)
+
+
+@pytest.fixture
+def echo2(pki) -> Iterator[EchoServer]:
+    """A second echo server for 127.0.0.1 (another host:port, e.g. where a registry redirects)."""
     yield from _serve(pki, pki.local)
 
 

@@ -207,8 +207,7 @@ def publish(config: Config, options: PublishOptions, *, registry: Registry | Non
     if not artifacts:
         return report  # nothing valid: no registry request at all
     catalog = config.catalog
-    reg = registry or Registry(url.host, ca_file=catalog.ca_file, registry_config=catalog.registry_config,
-                               pool_size=max(options.workers, 1))
+    reg = registry or Registry(url.host, ca_file=catalog.ca_file, registry_config=catalog.registry_config)
     start = reg.requests
     landed: list[tuple[str, dict[str, Any]]] = []
     try:

@@ -24,18 +24,16 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import LocalEnvError
 from toolkit.localenv import paths
-from toolkit.localenv._info import BackendsInfo, ClusterInfo, GatewayInfo, RegistryInfo
-from toolkit.localenv._proc import Progress
 from toolkit.localenv.fallback import fallback
 
 if TYPE_CHECKING:
     from toolkit.adapters.helm import HelmConfig
+    from toolkit.localenv._info import BackendsInfo, ClusterInfo, GatewayInfo, RegistryInfo
+    from toolkit.localenv._proc import Progress
 
 __all__ = [
     "BackendsInfo",
@@ -56,6 +54,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_LAZY = {"BackendsInfo": "_info", "ClusterInfo": "_info", "GatewayInfo": "_info", "RegistryInfo": "_info",
+         "Progress": "_proc"}
+
+
+def __getattr__(name: str) -> Any:
+    # every interactive command imports this package for fallback(); the process runner and the services' data
+    # types are loaded only by the code that starts something
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"toolkit.localenv.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def ensure_helm(progress: Progress | None = None) -> Path:
