@@ -125,6 +125,24 @@ def test_a_killed_registry_is_restarted(own_state: Path) -> None:
     assert again.host == info.host  # the port was free again, so references stay valid
 
 
+def test_a_costly_password_hash_is_replaced_by_a_restart(own_state: Path) -> None:
+    """The registry checks the bcrypt hash on every request: a state from before BCRYPT_ROUNDS (cost 10, ~80 ms a
+    request) is restarted with the cheap hash, and the same credentials keep working."""
+    import bcrypt
+
+    info = localenv.start_registry()
+    pid = _registry.pidfile().pid()
+    htpasswd = own_state / "registry" / "htpasswd"
+    assert htpasswd.read_text().split(":", 1)[1].startswith(f"$2b${_registry.BCRYPT_ROUNDS:02d}$")
+    costly = bcrypt.hashpw(info.password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    htpasswd.write_text(f"{info.username}:{costly}\n")
+    again = localenv.start_registry()
+    assert _registry.pidfile().pid() not in (None, pid)
+    assert htpasswd.read_text().split(":", 1)[1].startswith(f"$2b${_registry.BCRYPT_ROUNDS:02d}$")
+    assert (again.username, again.password) == (info.username, info.password)
+    assert _registry.probe(again.host, again.ca_file, (again.username, again.password)) == 200
+
+
 def test_down_stops_the_registry_and_removes_state(own_state: Path) -> None:
     localenv.start_registry()
     pid = _registry.pidfile().pid()
