@@ -53,7 +53,9 @@ class Ledger:
 
     def secret(self, hint: str = "secret") -> str:
         """A fresh secret value the scanner will look for (raw and base64) everywhere chartkit writes."""
-        value = f"{hint[:8]}-{_random.token_urlsafe(12)}"
+        # hex: a valid label value too (the scanner plants one in a release label), which token_urlsafe is not
+        # when it ends in "-" or "_" (one draw in 32)
+        value = f"{hint[:8]}-{_random.token_hex(12)}"
         with self.lock:
             self.secret_values.add(value)
         return value
