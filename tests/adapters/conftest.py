@@ -192,3 +192,23 @@ def echo2(pki) -> Iterator[EchoServer]:
 def echo_kube_test(pki) -> Iterator[EchoServer]:
     """The echo server with a certificate for kube.test only."""
     yield from _serve(pki, pki.server)
+
+
+def in_threads(work: Callable[[], None], count: int) -> None:
+    """Run ``work`` in ``count`` threads of their own at once (one keep-alive connection each); raise the first
+    failure."""
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

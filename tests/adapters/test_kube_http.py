@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.adapters.conftest import files_holding
+from tests.adapters.conftest import files_holding, in_threads
 from toolkit.adapters import kubeconfig as kubeconfig_mod
 from toolkit.adapters.kube import UNREACHABLE_HINT, Kube
 from toolkit.errors import KubeError
@@ -111,21 +110,7 @@ def test_one_connection_per_thread_kept_alive(echo, pki, write_kubeconfig):
         echo_of(kube)
     assert echo.connections == 1
 
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(5):
-                echo_of(kube)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    in_threads(lambda: [echo_of(kube) for _ in range(5)], 4)
     assert echo.connections == 1 + 4
     assert len(echo.requests) == 5 + 20
     kube.close()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
+from tests.adapters.conftest import in_threads
 from toolkit.adapters.oci import Credentials, Registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,21 +24,7 @@ def test_one_keep_alive_connection_per_thread(echo, pki):
         assert reg.tags("team/web") == []  # the echo has no "tags"
     assert echo.connections == 1
 
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for _ in range(5):
-                reg.tags("team/web")
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    in_threads(lambda: [reg.tags("team/web") for _ in range(5)], 4)
     assert (echo.connections, len(echo.requests), reg.requests) == (1 + 4, 25, 25)
     reg.close()
 
