@@ -73,3 +73,22 @@ def test_breaking_publish_needs_a_major_and_a_migration_keeps_the_setting(config
                                           r"the new version's schema \(preflight\): parameter replicaCount"):
         upgrade(config, UpgradeOptions(instance="b", namespace=namespace, version="2.0.0", wait=False))
     assert kube.get("apps/v1", "Deployment", "b", namespace)["spec"]["replicas"] == 8
+
+
+def test_a_version_the_catalog_holds_is_not_judged_again(catalog, helm_bin, tiny_chart, publish_dir, tmp_path):
+    """A release pipeline re-run after publishing a breaking minor with --allow-breaking is a no-op, not a refusal:
+    the breaking check judges only versions the catalog does not hold yet."""
+    from toolkit.config import Config
+    from toolkit.core.package import PackageOptions, package
+    from toolkit.core.publish import PublishOptions, publish
+
+    publish_dir(tiny_chart(tmp_path, "tiny", "1.0.0"), "1.0.0")
+    config = Config(catalog, helm_binary=helm_bin)
+    chart = _v2(tiny_chart(tmp_path / "minor", "tiny", "1.1.0"), migration=False)
+    path = package(config, PackageOptions(chart=chart, destination=chart.parent, offline=True)).path
+    with pytest.raises(CatalogError, match=r"tiny 1\.1\.0 breaks 1\.0\.0 without a major version"):
+        publish(config, PublishOptions(packages=(path,)))
+    publish(config, PublishOptions(packages=(path,), allow_breaking=True)).raise_for_errors()
+    again = publish(config, PublishOptions(packages=(path,)))
+    again.raise_for_errors()
+    assert [r.status.value for r in again.results] == ["already published"]

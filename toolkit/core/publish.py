@@ -221,7 +221,8 @@ def publish(config: Config, options: PublishOptions, *, registry: Registry | Non
             if not options.allow_breaking:
                 from toolkit.core.typediff import refuse_breaking
 
-                refuse_breaking(config, [(p, a.name, a.version, tags[url.repository(a.name)]) for p, a in artifacts])
+                refuse_breaking(config, [(p, a.name, a.version, tags[url.repository(a.name)]) for p, a in artifacts],
+                                map_=pool.map)
 
             def one(item: tuple[Path, Artifact]) -> None:
                 package, artifact = item

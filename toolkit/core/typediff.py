@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from toolkit.catalog.typediff import TypeChange, TypeVersion, diff_types, semver_violation
 from toolkit.catalog.versions import SemVer, tag_to_version
@@ -79,21 +79,28 @@ def previous_version(versions: Iterable[str], version: str) -> str | None:
     return str(max(lower, key=SemVer.key)) if lower else None
 
 
-def refuse_breaking(config: Config, packages: Iterable[tuple[Path, str, str, Iterable[str]]]) -> None:
+def refuse_breaking(config: Config, packages: Iterable[tuple[Path, str, str, Iterable[str]]], *,
+                    map_: Callable[..., Iterable[Any]] = map) -> None:
     """Refuse packages (path, type, version, the type's tags in the catalog) whose breaking changes against the
-    catalog's previous version come without a major bump, listing every breaking change."""
-    refusals = []
-    for package, type_name, version, tags in packages:
-        previous = previous_version([v for t in tags if (v := tag_to_version(t))], version)
+    catalog's previous version come without a major bump, listing every breaking change. A version the catalog
+    already holds is not judged again (publishing it is a no-op or refused as other content). ``map_`` (a thread
+    pool's) fetches the previous versions concurrently."""
+
+    def judge(item: tuple[Path, str, str, Iterable[str]]) -> str | None:
+        package, type_name, version, tags = item
+        held = {v for t in tags if (v := tag_to_version(t))}
+        previous = None if version in held else previous_version(held, version)
         if previous is None:
-            continue
+            return None
         old = fetch(config.catalog, type_name, previous)
         changes = diff_types(type_version_of(old.package, previous), type_version_of(package, version))
         bad = semver_violation(previous, version, changes)
-        if bad:
-            refusals.append(f"{type_name} {version} breaks {previous} without a major version: "
-                            + "; ".join(f"{c.kind.value}: {c.subject}" + (f" ({c.detail})" if c.detail else "")
-                                        for c in bad))
+        if not bad:
+            return None
+        return (f"{type_name} {version} breaks {previous} without a major version: "
+                + "; ".join(f"{c.kind.value}: {c.subject}" + (f" ({c.detail})" if c.detail else "") for c in bad))
+
+    refusals = [r for r in map_(judge, list(packages)) if r]
     if refusals:
         raise CatalogError(f"unable to publish: {' | '.join(refusals)}",
                            hint="publish it as the next major version (`chartkit package --bump major`), or add "
