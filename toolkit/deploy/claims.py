@@ -148,23 +148,18 @@ def claim(kube: Kube, what: str, instance: str, namespace: str, *, doing: str = 
     """Take the claim, or raise BusyError naming who holds it. An expired or abandoned claim is taken over."""
     holder = holder_identity(doing or what)
     body = _lease(what, instance, namespace, holder, seconds)
-    try:
-        created = kube.create(body, namespace, field_manager="chartkit-claim")
-        return Claim(what, instance, namespace, holder, created["metadata"]["uid"], seconds)
-    except KubeError as exc:
-        if exc.status != 409:
-            raise
-    existing = kube.get(LEASE_API, "Lease", claim_name(what, instance), namespace, missing_ok=True)
-    if existing is None:  # released between our create and read: one more try, then it is a real race
+    for _ in range(2):  # a claim released between our create and our read gets one more create
         try:
             created = kube.create(body, namespace, field_manager="chartkit-claim")
             return Claim(what, instance, namespace, holder, created["metadata"]["uid"], seconds)
         except KubeError as exc:
             if exc.status != 409:
                 raise
-            raise _refusal(what, instance, namespace,
-                           kube.get(LEASE_API, "Lease", claim_name(what, instance), namespace, missing_ok=True)) \
-                from None
+        existing = kube.get(LEASE_API, "Lease", claim_name(what, instance), namespace, missing_ok=True)
+        if existing is not None:
+            break
+    else:
+        raise _refusal(what, instance, namespace, None)  # created and released under us twice: a real race
     if not _expired(existing) and not _abandoned(existing):
         raise _refusal(what, instance, namespace, existing)
     log.warning("taking over the %s claim of %s/%s from %s", "expired" if _expired(existing) else "abandoned",
