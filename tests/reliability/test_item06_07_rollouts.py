@@ -64,6 +64,16 @@ def green_gone(kube, ns: str) -> bool:
 BLUE_GREEN = ["--strategy", "blue-green", "--steps", "10,50,100", "--check-timeout", "60"]
 
 
+def rollout_on_green(kube, ns: str, cli_env, tmp_path, *, pause: int):
+    """A `rollout start` to 1.1.0 in a child process, returned once 10% of traffic is on green:
+    (argv, started, (proc, tmpdir, out, err)) for ``finish``."""
+    args = ["rollout", "start", "chat", "-n", ns, "--version", "1.1.0", *BLUE_GREEN, "--pause", str(pause)]
+    started = time.monotonic()
+    child = start_chartkit(args, env=cli_env, tmp_root=tmp_path)
+    wait_for(lambda: weights(kube, ns).get(f"{ns}-chat-green/chat") == 10, 90, "10% on green")
+    return args, started, child
+
+
 @pytest.mark.parametrize("flags", [["--pause", "1e308"], ["--pause", "inf"], ["--pause", "nan"], ["--pause", "-1"],
                                    ["--check-timeout", "1e308"]], ids=["1e308", "inf", "nan", "negative", "check"])
 def test_unbounded_durations_are_refused_before_any_traffic_moves(chat_v1_v2, kube, cli_env, tmp_path, flags):
@@ -103,10 +113,7 @@ def test_an_unknown_version_is_refused_before_green_and_the_route_exist(chat_v1_
 def test_a_signal_mid_rollout_returns_traffic_to_stable_and_says_so(chat_v1_v2, kube, config, cli_env, tmp_path,
                                                                    signum):
     ns = chat_v1_v2
-    args = ["rollout", "start", "chat", "-n", ns, "--version", "1.1.0", *BLUE_GREEN, "--pause", "60"]
-    started = time.monotonic()
-    proc, tmpdir, out, err = start_chartkit(args, env=cli_env, tmp_root=tmp_path)
-    wait_for(lambda: weights(kube, ns).get(f"{ns}-chat-green/chat") == 10, 90, "10% on green")
+    args, started, (proc, tmpdir, out, err) = rollout_on_green(kube, ns, cli_env, tmp_path, pause=60)
     time.sleep(1)  # into the pause
     os.kill(proc.pid, signum)
     run = finish(proc, tmpdir, out, err, args, started=started, timeout=60)
@@ -146,10 +153,7 @@ def test_two_rollouts_at_the_same_moment_one_runs_the_other_is_refused_naming_th
 def test_a_killed_rollout_leaves_a_claim_that_expires_then_abort_takes_over(chat_v1_v2, kube, config, cli_env,
                                                                             tmp_path):
     ns = chat_v1_v2
-    args = ["rollout", "start", "chat", "-n", ns, "--version", "1.1.0", *BLUE_GREEN, "--pause", "60"]
-    started = time.monotonic()
-    proc, tmpdir, out, err = start_chartkit(args, env=cli_env, tmp_root=tmp_path)
-    wait_for(lambda: weights(kube, ns).get(f"{ns}-chat-green/chat") == 10, 90, "10% on green")
+    args, started, (proc, tmpdir, out, err) = rollout_on_green(kube, ns, cli_env, tmp_path, pause=60)
     os.kill(proc.pid, signal.SIGKILL)
     killed = finish(proc, tmpdir, out, err, args, started=started, timeout=30)
     assert killed.code == -signal.SIGKILL
@@ -185,10 +189,7 @@ def test_a_killed_rollout_leaves_a_claim_that_expires_then_abort_takes_over(chat
 def test_a_rollout_another_process_drives_is_aborted_on_request_mid_pause(chat_v1_v2, kube, config, cli_env,
                                                                          tmp_path):
     ns = chat_v1_v2
-    args = ["rollout", "start", "chat", "-n", ns, "--version", "1.1.0", *BLUE_GREEN, "--pause", "300"]
-    started = time.monotonic()
-    proc, tmpdir, out, err = start_chartkit(args, env=cli_env, tmp_root=tmp_path)
-    wait_for(lambda: weights(kube, ns).get(f"{ns}-chat-green/chat") == 10, 90, "10% on green")
+    args, started, (proc, tmpdir, out, err) = rollout_on_green(kube, ns, cli_env, tmp_path, pause=300)
     asked = time.monotonic()
     run = run_chartkit(["rollout", "abort", "chat", "-n", ns], env=cli_env, tmp_root=tmp_path)
     record("concurrency", "rollout abort while another process drives the rollout (mid-pause)", run)
